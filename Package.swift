@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Every target is compiled in Swift 6 language mode with the same upcoming features.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "iw-detect",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "iw-detect", targets: ["iw-detect"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // simdjson (Debian's libsimdjson-dev) behind a plain C header: full validation, field extraction.
+        .target(
+            name: "CSimdjson",
+            cxxSettings: [.define("SIMDJSON_THREADS_ENABLED", to: "1"), .unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("simdjson"), .linkedLibrary("m")]
+        ),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .target(name: "IWDetectCore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+        .target(name: "Ingest", dependencies: ["IWDetectCore", "CSimdjson"], swiftSettings: swiftSettings),
+        .target(name: "Baseline", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
+        .target(name: "Rules", dependencies: ["IWDetectCore", "Yams"], swiftSettings: swiftSettings),
+        .target(name: "Alerts", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "Pipeline",
+            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Yams"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "iw-detect",
+            dependencies: [
+                "Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "IWDetectTestSupport", dependencies: ["IWDetectCore"], path: "Tests/IWDetectTestSupport",
+                swiftSettings: swiftSettings),
+        .testTarget(name: "IWDetectCoreTests", dependencies: ["IWDetectCore", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "IngestTests", dependencies: ["Ingest", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "BaselineTests", dependencies: ["Baseline", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "RulesTests", dependencies: ["Rules", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "IWDetectTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

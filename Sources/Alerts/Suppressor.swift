@@ -1,0 +1,65 @@
+import IWDetectCore
+
+/// Dedup: one alert per rule and group value per suppression window of event time (DESIGN §6).
+///
+/// The first detection of a group opens a window of the rule's length and becomes an alert; later
+/// detections inside it are suppressed and counted on that alert. The next alert after the window
+/// carries the count as `suppressed_since_previous`. Whether a window is still open depends only
+/// on event times, never on when state was swept, so replays in any batching agree.
+public struct Suppressor: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var windowEnd: Int64
+        public var alertID: String
+        public var suppressed: Int64
+    }
+
+    /// How long after its window closes a group's count is remembered for the next alert.
+    public static let retention = EventTime.Duration.hours(24)
+
+    var entries: [String: Entry] = [:]
+    var dirty: Set<String> = []
+    /// Suppressed detections by rule, for the summary.
+    public private(set) var suppressedByRule: [String: Int64] = [:]
+
+    public init() {}
+
+    /// What to do with a detection.
+    public enum Decision: Equatable {
+        /// Raise an alert; `suppressedBefore` repeats were folded into the previous one.
+        case alert(suppressedBefore: Int64)
+        /// Fold into the open alert `alertID`.
+        case suppress(alertID: String)
+    }
+
+    static func key(_ d: Detection) -> String { d.rule.name + "\u{1f}" + d.groupValue }
+
+    /// Decides, and records the decision. Call ``opened(_:alertID:)`` after raising an alert.
+    public mutating func decide(_ d: Detection) -> Decision {
+        let k = Suppressor.key(d)
+        let t = d.eventTime.micros
+        if var e = entries[k], t < e.windowEnd {
+            e.suppressed += 1
+            entries[k] = e
+            dirty.insert(k)
+            suppressedByRule[d.rule.name, default: 0] += 1
+            return .suppress(alertID: e.alertID)
+        }
+        if let e = entries[k], t - e.windowEnd <= Suppressor.retention.micros { return .alert(suppressedBefore: e.suppressed) }
+        return .alert(suppressedBefore: 0)
+    }
+
+    /// Opens a window for the alert just raised for `d`.
+    public mutating func opened(_ d: Detection, alertID: String) {
+        let k = Suppressor.key(d)
+        entries[k] = Entry(windowEnd: d.eventTime.micros + d.rule.dedupWindow.micros, alertID: alertID, suppressed: 0)
+        dirty.insert(k)
+    }
+
+    /// Forgets groups whose window closed more than ``retention`` before `clock`.
+    public mutating func sweep(clock: EventTime) {
+        for (k, e) in entries where clock.micros - e.windowEnd > Suppressor.retention.micros {
+            entries[k] = nil
+            dirty.insert(k)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import IWDetectCore
+
+/// Persistence of ``BaselineModel`` in the state database.
+public enum BaselineStore {
+    public static let migrations: [Migration] = [
+        Migration("baseline-1", """
+            CREATE TABLE baseline_buckets (
+                metric TEXT NOT NULL, segment TEXT NOT NULL, day INTEGER NOT NULL,
+                count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+                sketch BLOB NOT NULL,
+                PRIMARY KEY (metric, segment, day)
+            ) WITHOUT ROWID;
+            CREATE TABLE baseline_snapshots (
+                id INTEGER PRIMARY KEY, window_start_day INTEGER NOT NULL, window_end_day INTEGER NOT NULL,
+                computed_at_stream TEXT NOT NULL
+            );
+            CREATE TABLE baseline_stats (
+                snapshot_id INTEGER NOT NULL REFERENCES baseline_snapshots(id) ON DELETE CASCADE,
+                metric TEXT NOT NULL, segment TEXT NOT NULL,
+                n INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, p95 REAL NOT NULL, p99 REAL NOT NULL,
+                min REAL NOT NULL, max REAL NOT NULL, ready INTEGER NOT NULL,
+                PRIMARY KEY (snapshot_id, metric, segment)
+            ) WITHOUT ROWID;
+            CREATE TABLE baseline_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+            """),
+    ]
+
+    /// Restores buckets, the latest snapshot and the schedule.
+    public static func load(_ model: inout BaselineModel, from db: Database) throws {
+        let index = Dictionary(uniqueKeysWithValues: model.metrics.enumerated().map { ($1.name, $0) })
+        let rows = try db.query("SELECT metric, day, count, mean, m2, min, max, sketch FROM baseline_buckets WHERE segment = ''") { s in
+            (s.text(0), s.int(1), RunningStats(count: s.int(2), mean: s.double(3), m2: s.double(4), min: s.double(5), max: s.double(6)),
+             s.blob(7))
+        }
+        for (metric, day, stats, blob) in rows {
+            guard let m = index[metric] else { continue }
+            guard let sketch = DDSketch(serialized: blob) else {
+                throw DatabaseError(code: 0, message: "\(db.path): baseline bucket \(metric)/\(day) has a corrupt sketch")
+            }
+            if model.days[day] == nil { model.days[day] = Array(repeating: DailyBucket(), count: model.metrics.count) }
+            model.days[day]![m] = DailyBucket(stats: stats, sketch: sketch)
+        }
+        let state = Dictionary(uniqueKeysWithValues: try db.query("SELECT key, value FROM baseline_state") { ($0.text(0), $0.int(1)) })
+        model.lastRecomputeSlot = state["last_recompute_slot"] ?? .min
+        model.excluded = state["excluded"] ?? 0
+        if let snap = try db.query("SELECT id, window_start_day, window_end_day FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2)) }).first {
+            model.snapshotID = snap.0
+            model.snapshotWindow = snap.1...snap.2
+            let stats = try db.query("SELECT metric, n, mean, std, p95, p99, min, max, ready FROM baseline_stats WHERE snapshot_id = ? AND segment = ''", [.int(snap.0)]) { s in
+                (s.text(0), MetricStats(n: s.int(1), mean: s.double(2), std: s.double(3), p95: s.double(4), p99: s.double(5),
+                                        min: s.double(6), max: s.double(7), snapshotID: snap.0, ready: s.int(8) != 0))
+            }
+            for (metric, st) in stats { if let m = index[metric] { model.snapshot[m] = st } }
+        }
+    }
+
+    /// Writes what changed since the last save; call inside the batch's transaction.
+    public static func save(_ model: inout BaselineModel, to db: Database, streamClock: EventTime) throws {
+        for day in model.dirtyDays.sorted() {
+            guard let buckets = model.days[day] else { continue }
+            for (m, b) in buckets.enumerated() where b.stats.count > 0 {
+                try db.run("""
+                    INSERT INTO baseline_buckets(metric, segment, day, count, mean, m2, min, max, sketch) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(metric, segment, day) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
+                        min=excluded.min, max=excluded.max, sketch=excluded.sketch
+                    """, [.text(model.metrics[m].name), .int(day), .int(b.stats.count), .double(b.stats.mean), .double(b.stats.m2),
+                          .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+            }
+        }
+        model.dirtyDays.removeAll()
+        if model.snapshotDirty, let window = model.snapshotWindow {
+            try db.run("INSERT OR REPLACE INTO baseline_snapshots(id, window_start_day, window_end_day, computed_at_stream) VALUES (?, ?, ?, ?)",
+                       [.int(model.snapshotID), .int(window.lowerBound), .int(window.upperBound), .text(streamClock.description)])
+            for (m, st) in model.snapshot.enumerated() {
+                guard let st else { continue }
+                try db.run("INSERT OR REPLACE INTO baseline_stats VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [.int(model.snapshotID), .text(model.metrics[m].name), .int(st.n), .double(st.mean), .double(st.std),
+                            .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0)])
+            }
+            // Snapshots older than the window are history nobody reads.
+            try db.run("DELETE FROM baseline_snapshots WHERE window_end_day < ?", [.int(window.lowerBound)])
+            try db.run("DELETE FROM baseline_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
+            model.snapshotDirty = false
+        }
+        try db.run("INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('last_recompute_slot', ?), ('excluded', ?)",
+                   [.int(model.lastRecomputeSlot), .int(model.excluded)])
+    }
+}

@@ -1,0 +1,194 @@
+#include "iwjson.h"
+
+#include <simdjson.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+using namespace simdjson;
+
+namespace {
+
+struct Path {
+    std::vector<std::string> segments;
+};
+
+struct Result {
+    std::vector<iwj_value> values;
+    bool is_list = false;
+    bool found = false;
+};
+
+// Open-addressing table from a root key to the paths that start with it. Built once; probed for
+// every key of every line, so it avoids allocating.
+struct RootIndex {
+    struct Slot {
+        uint64_t hash = 0;
+        std::string key;
+        std::vector<int32_t> paths;
+        bool used = false;
+    };
+    std::vector<Slot> slots = std::vector<Slot>(64);
+
+    static uint64_t hash_of(std::string_view s) {
+        uint64_t h = 1469598103934665603ull;
+        for (unsigned char c : s) { h ^= c; h *= 1099511628211ull; }
+        return h;
+    }
+    void grow() {
+        std::vector<Slot> old = std::move(slots);
+        slots = std::vector<Slot>(old.size() * 2);
+        for (auto &s : old) if (s.used) {
+            for (int32_t p : s.paths) add(s.key, p);
+        }
+    }
+    void add(const std::string &key, int32_t path) {
+        size_t used = 0;
+        for (auto &s : slots) used += s.used;
+        if ((used + 1) * 2 > slots.size()) grow();
+        uint64_t h = hash_of(key);
+        size_t mask = slots.size() - 1;
+        for (size_t i = h & mask;; i = (i + 1) & mask) {
+            Slot &s = slots[i];
+            if (!s.used) { s.used = true; s.hash = h; s.key = key; s.paths.push_back(path); return; }
+            if (s.hash == h && s.key == key) { s.paths.push_back(path); return; }
+        }
+    }
+    const std::vector<int32_t> *find(std::string_view key) const {
+        uint64_t h = hash_of(key);
+        size_t mask = slots.size() - 1;
+        for (size_t i = h & mask;; i = (i + 1) & mask) {
+            const Slot &s = slots[i];
+            if (!s.used) return nullptr;
+            if (s.hash == h && s.key == key) return &s.paths;
+        }
+    }
+};
+
+iwj_value make_value(dom::element e) {
+    iwj_value v{};
+    switch (e.type()) {
+    case dom::element_type::NULL_VALUE: v.type = IWJ_NULL; break;
+    case dom::element_type::BOOL: v.type = IWJ_BOOL; v.number = bool(e) ? 1.0 : 0.0; break;
+    case dom::element_type::INT64: v.type = IWJ_NUMBER; v.number = double(int64_t(e)); break;
+    case dom::element_type::UINT64: v.type = IWJ_NUMBER; v.number = double(uint64_t(e)); break;
+    case dom::element_type::DOUBLE: v.type = IWJ_NUMBER; v.number = double(e); break;
+    case dom::element_type::STRING: {
+        std::string_view s = e;
+        v.type = IWJ_STRING; v.str = s.data(); v.len = s.size();
+        break;
+    }
+    case dom::element_type::ARRAY: v.type = IWJ_ARRAY; v.count = int32_t(dom::array(e).size()); break;
+    case dom::element_type::OBJECT: v.type = IWJ_OBJECT; v.count = int32_t(dom::object(e).size()); break;
+    }
+    return v;
+}
+
+// Follows `segments[from...]` below `e`, projecting over arrays, appending what it finds.
+void resolve(dom::element e, const std::vector<std::string> &segments, size_t from, Result &out) {
+    if (e.type() == dom::element_type::ARRAY) {
+        out.is_list = true;
+        for (dom::element item : dom::array(e)) {
+            if (from == segments.size()) {
+                out.values.push_back(make_value(item));
+            } else {
+                resolve(item, segments, from, out);
+            }
+        }
+        out.found = true;
+        return;
+    }
+    if (from == segments.size()) {
+        out.values.push_back(make_value(e));
+        out.found = true;
+        return;
+    }
+    if (e.type() != dom::element_type::OBJECT) return;
+    dom::element child;
+    if (dom::object(e).at_key(segments[from]).get(child) != SUCCESS) return;
+    resolve(child, segments, from + 1, out);
+}
+
+} // namespace
+
+struct iwj_parser {
+    dom::parser parser;
+    size_t max_len;
+    std::unique_ptr<uint8_t[]> buffer;   // padded copy of the line, as simdjson requires
+    std::vector<Path> paths;
+    std::vector<Result> results;
+    RootIndex root;
+    const char *last_error = "";
+};
+
+extern "C" {
+
+iwj_parser *iwj_parser_new(size_t max_len) {
+    auto *p = new (std::nothrow) iwj_parser();
+    if (!p) return nullptr;
+    p->max_len = max_len;
+    p->buffer.reset(new (std::nothrow) uint8_t[max_len + SIMDJSON_PADDING]);
+    if (!p->buffer || p->parser.allocate(max_len) != SUCCESS) { delete p; return nullptr; }
+    return p;
+}
+
+void iwj_parser_free(iwj_parser *p) { delete p; }
+
+int32_t iwj_add_path(iwj_parser *p, const char *path, size_t len) {
+    Path parsed;
+    std::string_view s(path, len);
+    size_t start = 0;
+    while (true) {
+        size_t dot = s.find('.', start);
+        parsed.segments.emplace_back(s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+    }
+    int32_t index = int32_t(p->paths.size());
+    p->root.add(parsed.segments[0], index);
+    p->paths.push_back(std::move(parsed));
+    p->results.emplace_back();
+    return index;
+}
+
+int32_t iwj_parse(iwj_parser *p, const uint8_t *buf, size_t len) {
+    for (auto &r : p->results) { r.values.clear(); r.is_list = false; r.found = false; }
+    if (len > p->max_len) { p->last_error = "line longer than the configured maximum"; return IWJ_ERR_TOO_LONG; }
+    std::memcpy(p->buffer.get(), buf, len);
+    std::memset(p->buffer.get() + len, 0, SIMDJSON_PADDING);
+    dom::element root;
+    error_code err = p->parser.parse(p->buffer.get(), len, false).get(root);
+    if (err != SUCCESS) {
+        p->last_error = error_message(err);
+        return err == UTF8_ERROR ? IWJ_ERR_UTF8 : IWJ_ERR_JSON;
+    }
+    if (root.type() != dom::element_type::OBJECT) {
+        p->last_error = "the line is valid JSON but not an object";
+        return IWJ_ERR_NOT_OBJECT;
+    }
+    for (dom::key_value_pair field : dom::object(root)) {
+        const std::vector<int32_t> *wanted = p->root.find(field.key);
+        if (!wanted) continue;
+        for (int32_t index : *wanted) {
+            Result &r = p->results[size_t(index)];
+            if (r.found) continue;  // a duplicate key: the first occurrence wins
+            resolve(field.value, p->paths[size_t(index)].segments, 1, r);
+            r.found = true;
+        }
+    }
+    return IWJ_OK;
+}
+
+const char *iwj_last_error(const iwj_parser *p) { return p->last_error; }
+
+const iwj_value *iwj_results(const iwj_parser *p, int32_t index, int32_t *count, int32_t *is_list) {
+    const Result &r = p->results[size_t(index)];
+    *count = int32_t(r.values.size());
+    *is_list = r.is_list ? 1 : 0;
+    return r.values.data();
+}
+
+}

@@ -1,0 +1,75 @@
+/// One decoded inference-log (or InferenceWall) event.
+///
+/// Values are stored by slot, in the order of the ``FieldTable`` the decoder was built with, so
+/// that compiled rules read a field by index rather than by name.
+public struct Event: Sendable {
+    /// The event's own time (DESIGN §2).
+    public var time: EventTime
+    /// Field values, indexed by ``FieldTable`` slot.
+    public var values: [FieldValue]
+    /// Where the event came from: a source name and the 1-based line number in it.
+    public var origin: Origin
+
+    public init(time: EventTime, values: [FieldValue], origin: Origin) {
+        self.time = time
+        self.values = values
+        self.origin = origin
+    }
+
+    @inlinable public subscript(slot: Int) -> FieldValue { values[slot] }
+
+    /// The event's id: `log_id`, else InferenceWall's `request_id`, else `source:line`.
+    public var id: String {
+        if let s = values[FieldTable.logID].string { return s }
+        if let s = values[FieldTable.requestID].string { return s }
+        return "\(origin.source):\(origin.line)"
+    }
+
+    /// Where an event was read.
+    public struct Origin: Sendable, Hashable {
+        public var source: String
+        public var line: Int64
+        public init(source: String, line: Int64) { self.source = source; self.line = line }
+    }
+}
+
+/// The fields an event carries, decided once from what rules, metrics and the engine reference.
+///
+/// The first slots are fixed (the fields every event needs); every other path gets the next slot
+/// when first asked for. Paths are dotted (`tool_calls.name`) and project over arrays.
+public struct FieldTable: Sendable {
+    public static let timestamp = 0
+    public static let logID = 1
+    public static let requestID = 2
+    public static let userID = 3
+    public static let sessionID = 4
+    public static let modelID = 5
+    public static let guardrailAction = 6
+    public static let decision = 7
+
+    /// The fixed paths, in slot order.
+    public static let fixedPaths = [
+        "timestamp", "log_id", "request_id", "user_id", "session_id", "model_id", "guardrail_action", "decision",
+    ]
+
+    public private(set) var paths: [String]
+    private var index: [String: Int]
+
+    public init() {
+        paths = FieldTable.fixedPaths
+        index = Dictionary(uniqueKeysWithValues: paths.enumerated().map { ($1, $0) })
+    }
+
+    /// The slot of `path`, adding it if it is new.
+    public mutating func slot(for path: String) -> Int {
+        if let s = index[path] { return s }
+        paths.append(path)
+        index[path] = paths.count - 1
+        return paths.count - 1
+    }
+
+    /// The slot of `path` if it is in the table.
+    public func existingSlot(for path: String) -> Int? { index[path] }
+
+    public var count: Int { paths.count }
+}

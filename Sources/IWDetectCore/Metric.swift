@@ -1,0 +1,80 @@
+/// A number taken from each event and baselined (DESIGN §4).
+public struct MetricDefinition: Sendable, Hashable {
+    /// How the number is obtained from the field.
+    public enum Kind: String, Sendable, Hashable {
+        /// The field's numeric value.
+        case value
+        /// The number of elements of a list-valued field (`tool_call_count` = count of `tool_calls`).
+        case count
+    }
+
+    /// The metric's name, as rules and `baseline show` refer to it.
+    public var name: String
+    /// The dotted field path it is read from.
+    public var path: String
+    public var kind: Kind
+
+    public init(name: String, path: String, kind: Kind = .value) {
+        self.name = name
+        self.path = path
+        self.kind = kind
+    }
+
+    /// The monitoring guide's metrics.
+    public static let defaults: [MetricDefinition] = [
+        MetricDefinition(name: "input_tokens", path: "input_tokens"),
+        MetricDefinition(name: "output_tokens", path: "output_tokens"),
+        MetricDefinition(name: "inference_latency_ms", path: "inference_latency_ms"),
+        MetricDefinition(name: "total_latency_ms", path: "total_latency_ms"),
+        MetricDefinition(name: "input_injection_score", path: "input_injection_score"),
+        MetricDefinition(name: "risk_score", path: "risk_score"),
+        MetricDefinition(name: "tool_call_count", path: "tool_calls", kind: .count),
+    ]
+
+    /// Reads the metric from a field value; nil when missing or not numeric (never zero-filled).
+    @inlinable public func read(_ value: FieldValue) -> Double? {
+        switch kind {
+        case .value:
+            if case .number(let n) = value, n.isFinite { return n }
+            return nil
+        case .count:
+            switch value {
+            case .list(let items): return Double(items.count)
+            case .null: return 0
+            default: return nil
+            }
+        }
+    }
+}
+
+/// Baseline statistics of one metric, as read by detection.
+public struct MetricStats: Sendable, Hashable {
+    public var n: Int64
+    public var mean: Double
+    public var std: Double
+    public var p95: Double
+    public var p99: Double
+    public var min: Double
+    public var max: Double
+    /// The snapshot these numbers come from.
+    public var snapshotID: Int64
+    /// Whether the baseline has enough samples for conditions to use it.
+    public var ready: Bool
+
+    public init(n: Int64, mean: Double, std: Double, p95: Double, p99: Double, min: Double, max: Double,
+                snapshotID: Int64, ready: Bool) {
+        self.n = n; self.mean = mean; self.std = std; self.p95 = p95; self.p99 = p99
+        self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready
+    }
+}
+
+/// Read access to the current baseline snapshot; what the rule evaluator sees of baselines.
+///
+/// ## Implementation requirements
+/// Must be cheap (called per event per baseline reference) and must not block; it reads an
+/// in-memory snapshot, never the live buckets.
+public protocol BaselineLookup {
+    /// The snapshot statistics of metric `metric` (an index into the metric list) for `event`'s
+    /// segment, or nil where there is no snapshot.
+    func stats(metric: Int, for event: Event) -> MetricStats?
+}

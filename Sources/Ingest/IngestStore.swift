@@ -1,0 +1,72 @@
+import IWDetectCore
+
+/// Rejected lines and source checkpoints in the state database.
+public enum IngestStore {
+    public static let migrations: [Migration] = [
+        Migration("ingest-1", """
+            CREATE TABLE rejects (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                source TEXT NOT NULL, line INTEGER NOT NULL, offset INTEGER NOT NULL,
+                reason TEXT NOT NULL, detail TEXT NOT NULL, prefix TEXT NOT NULL,
+                recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+            );
+            CREATE INDEX rejects_source ON rejects(source, line);
+            CREATE TABLE checkpoints (
+                source TEXT PRIMARY KEY NOT NULL,
+                offset INTEGER NOT NULL, line INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+            ) WITHOUT ROWID;
+            """),
+    ]
+
+    public static func insert(_ rejects: [Reject], into db: Database) throws {
+        for r in rejects {
+            try db.run("INSERT INTO rejects(source, line, offset, reason, detail, prefix) VALUES (?, ?, ?, ?, ?, ?)",
+                       [.text(r.source), .int(r.line), .int(r.offset), .text(r.reason.rawValue), .text(r.detail), .text(r.prefix)])
+        }
+    }
+
+    /// Recorded rejects, oldest first.
+    public static func rejects(_ db: Database, source: String? = nil, limit: Int = 1000) throws -> [Reject] {
+        var sql = "SELECT source, line, offset, reason, detail, prefix FROM rejects"
+        var args: [SQLValue] = []
+        if let source { sql += " WHERE source = ?"; args.append(.text(source)) }
+        sql += " ORDER BY id LIMIT ?"
+        args.append(.int(Int64(limit)))
+        return try db.query(sql, args) { s in
+            var r = Reject(source: s.text(0), line: s.int(1), offset: s.int(2), reason: RejectReason(rawValue: s.text(3)) ?? .invalidJSON,
+                           detail: s.text(4), bytes: [UInt8]())
+            r.prefix = s.text(5)
+            return r
+        }
+    }
+
+    /// Counts by reason.
+    public static func rejectCounts(_ db: Database) throws -> [(String, Int64)] {
+        try db.query("SELECT reason, count(*) FROM rejects GROUP BY reason ORDER BY reason") { ($0.text(0), $0.int(1)) }
+    }
+
+    /// Where reading `source` stopped, if it was read before.
+    public struct Checkpoint: Sendable, Equatable {
+        public var offset: Int64
+        public var line: Int64
+        public var fingerprint: String
+        public init(offset: Int64, line: Int64, fingerprint: String) {
+            self.offset = offset
+            self.line = line
+            self.fingerprint = fingerprint
+        }
+    }
+
+    public static func checkpoint(_ db: Database, source: String) throws -> Checkpoint? {
+        try db.query("SELECT offset, line, fingerprint FROM checkpoints WHERE source = ?", [.text(source)]) {
+            Checkpoint(offset: $0.int(0), line: $0.int(1), fingerprint: $0.text(2))
+        }.first
+    }
+
+    public static func save(_ c: Checkpoint, source: String, into db: Database) throws {
+        try db.run("INSERT OR REPLACE INTO checkpoints(source, offset, line, fingerprint) VALUES (?, ?, ?, ?)",
+                   [.text(source), .int(c.offset), .int(c.line), .text(c.fingerprint)])
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import IWDetectCore
+
+/// What an ingest did: the figures `ingest` prints at the end.
+public struct IngestSummary: Sendable {
+    public var linesRead: Int64 = 0
+    public var accepted: Int64 = 0
+    public var blankLines: Int64 = 0
+    public var rejected: [String: Int64] = [:]
+    public var detections: Int64 = 0
+    /// Alerts raised, by "rule\tseverity".
+    public var alerts: [String: Int64] = [:]
+    public var suppressed: [String: Int64] = [:]
+    public var duplicateAlerts: Int64 = 0
+    public var recomputes: Int64 = 0
+    public var commits: Int64 = 0
+    public var lateEvents: Int64 = 0
+    public var keyOverflow: Int64 = 0
+    public var baselineExcluded: Int64 = 0
+    public var localDeliveryErrors = 0
+    public var resumedAtLine: Int64?
+    public var seconds: Double = 0
+    public var bytes: Int64 = 0
+
+    public var rejectedTotal: Int64 { rejected.values.reduce(0, +) }
+    public var alertsTotal: Int64 { alerts.values.reduce(0, +) }
+
+    /// The human-readable summary for standard error.
+    public func text(source: String) -> String {
+        var out: [String] = []
+        let rate = seconds > 0 ? Double(linesRead) / seconds : 0
+        if let resumedAtLine { out.append("resumed \(source) at line \(resumedAtLine) (already ingested before it)") }
+        out.append("\(source): \(linesRead) lines read, \(accepted) accepted, \(rejectedTotal) rejected" +
+                   (blankLines > 0 ? ", \(blankLines) blank" : "") +
+                   String(format: " in %.2fs (%.0f lines/s)", seconds, rate))
+        for (reason, n) in rejected.sorted(by: { $0.key < $1.key }) { out.append("  rejected \(reason): \(n)") }
+        if rejectedTotal > 0 { out.append("  see them with: iw-detect rejects") }
+        out.append("alerts: \(alertsTotal) raised, \(suppressed.values.reduce(0, +)) suppressed as duplicates")
+        for (key, n) in alerts.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "\t")
+            let rule = String(parts[0])
+            out.append("  \(rule) [\(parts.count > 1 ? parts[1] : "")]: \(n) raised, \(suppressed[rule] ?? 0) suppressed")
+        }
+        for (rule, n) in suppressed.sorted(by: { $0.key < $1.key }) where !alerts.keys.contains(where: { $0.hasPrefix(rule + "\t") }) {
+            out.append("  \(rule): 0 raised, \(n) suppressed (into earlier alerts)")
+        }
+        if duplicateAlerts > 0 { out.append("  \(duplicateAlerts) alerts were already in the database (same input raised before) and were not queued again") }
+        if lateEvents > 0 { out.append("late events (beyond the allowed lateness, not counted by windows): \(lateEvents)") }
+        if keyOverflow > 0 { out.append("window key cap reached: \(keyOverflow) events not tracked") }
+        if localDeliveryErrors > 0 { out.append("local sink delivery errors: \(localDeliveryErrors) (see iw-detect alerts list)") }
+        out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of the baseline so far (alerting or blocked)")
+        return out.joined(separator: "\n")
+    }
+
+    /// The summary as JSON, for scripts.
+    public var json: JSONValue {
+        .object([
+            ("lines_read", .int(linesRead)), ("accepted", .int(accepted)), ("blank", .int(blankLines)),
+            ("rejected", .object(rejected.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("alerts", .object(alerts.sorted { $0.key < $1.key }.map { ($0.key.replacingOccurrences(of: "\t", with: ":"), .int($0.value)) })),
+            ("suppressed", .object(suppressed.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
+            ("late_events", .int(lateEvents)), ("seconds", .number(seconds)),
+        ])
+    }
+}
+
+/// The one-line readable form of an alert (a terminal's stdout, `alerts list`).
+enum AlertSummary {
+    static func line(_ d: Detection, alertID: String, suppressedBefore: Int64) -> String {
+        var values: [String] = []
+        for (k, v) in d.evidence {
+            switch v {
+            case .object: continue  // baseline details stay in the JSON
+            default: values.append("\(k)=\(v.serialized())")
+            }
+        }
+        let group = zip(d.rule.dedupKey, d.groupValues).map { "\($0)=\($1)" }.joined(separator: " ")
+        var s = "\(d.eventTime) \(d.rule.severity.rawValue.uppercased()) \(d.rule.name) \(group)"
+        if let session = d.sessionID, !d.rule.dedupKey.contains("session_id") { s += " session_id=\(session)" }
+        s += " | " + values.joined(separator: " ")
+        if suppressedBefore > 0 { s += " | \(suppressedBefore) repeats suppressed before" }
+        s += " | \(d.rule.recommendedAction) [\(alertID)]"
+        return s
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import IWDetectCore
+
+/// A compiled expression: names resolved to slots, metrics to indexes, lists to sets.
+indirect enum CompiledExpr: @unchecked Sendable {
+    // @unchecked: NSRegularExpression is immutable after creation and documented thread-safe.
+    case constant(FieldValue)
+    case field(Int)
+    /// The element count of a list-valued slot (`tool_call_count`).
+    case listCount(Int)
+    case baseline(metric: Int, stat: BaselineStat)
+    case zscore(metric: Int, value: CompiledExpr)
+    /// The value of the rule's window function `i`, computed before the condition is evaluated.
+    case window(Int)
+    case negate(CompiledExpr)
+    case arith(ArithOp, CompiledExpr, CompiledExpr)
+    case compare(CompareOp, CompiledExpr, CompiledExpr)
+    case and([CompiledExpr])
+    case or([CompiledExpr])
+    case not(CompiledExpr)
+    case member(CompiledExpr, Set<FieldValue>, negated: Bool)
+    case contains(CompiledExpr, [String])
+    case matches(CompiledExpr, NSRegularExpression)
+}
+
+enum ArithOp: String, Sendable { case add = "+", sub = "-", mul = "*", div = "/" }
+enum CompareOp: String, Sendable { case eq = "==", ne = "!=", lt = "<", le = "<=", gt = ">", ge = ">=" }
+
+/// The statistics a condition can read from a baseline.
+public enum BaselineStat: String, Sendable, CaseIterable {
+    case mean, std, p95, p99, min, max, n
+
+    func read(_ s: MetricStats) -> Double {
+        switch self {
+        case .mean: return s.mean
+        case .std: return s.std
+        case .p95: return s.p95
+        case .p99: return s.p99
+        case .min: return s.min
+        case .max: return s.max
+        case .n: return Double(s.n)
+        }
+    }
+}
+
+/// A window function of a rule (DESIGN §5), evaluated per key in event time.
+struct WindowSpec: Sendable {
+    enum Kind: Sendable {
+        /// `count(key, window)`: events in the window for which the rule's event-level part holds.
+        case count
+        /// `rolling_mean(metric, window[, key])`: mean of the metric over those events.
+        case rollingMean(metric: MetricDefinition, slot: Int)
+    }
+
+    var kind: Kind
+    /// The slot of the key field; nil for a global window (one series for all events).
+    var keySlot: Int?
+    var keyName: String
+    var window: Int64
+    /// Canonical text, e.g. `count(session_id, 5m)`: labels evidence and persisted state.
+    var signature: String
+}
+
+/// A rule ready to evaluate.
+public struct CompiledRule: Sendable {
+    public var info: RuleInfo
+    /// Where the rule was defined, for messages.
+    public var file: String
+    var condition: CompiledExpr
+    /// The rule's event-level conjuncts (the top-level AND parts without window functions): what an
+    /// event must satisfy to be counted by the rule's windows.
+    var filter: CompiledExpr?
+    /// Whether the condition is a conjunction that contains the filter, so an event failing the
+    /// filter can skip window work entirely.
+    var filterGates: Bool
+    var windows: [WindowSpec]
+    /// Fields to report as evidence: (name as written, slot, whether its element count is meant).
+    var evidenceFields: [(String, Int, Bool)]
+    /// Metrics whose baselines the condition reads: (index, name, slot of its value).
+    var evidenceMetrics: [(Int, MetricDefinition, Int)]
+    var dedupSlots: [Int]
+}

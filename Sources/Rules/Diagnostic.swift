@@ -1,0 +1,36 @@
+/// A problem found in a rule file, with a stable code and a position (Falco's load results).
+public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
+    public enum Level: String, Sendable { case error, warning }
+
+    /// Stable identifier, e.g. `syntax_error`, `unknown_function`, `unknown_key`.
+    public var code: String
+    public var level: Level
+    public var message: String
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(_ code: String, _ level: Level = .error, _ message: String, file: String, line: Int, column: Int) {
+        self.code = code
+        self.level = level
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    /// `file:line:column: error: message [code]`, as compilers print it.
+    public var description: String { "\(file):\(line):\(column): \(level.rawValue): \(message) [\(code)]" }
+}
+
+/// A position inside a condition string, as a character offset; mapped to file coordinates later.
+struct SourceRange: Sendable, Hashable {
+    var offset: Int
+}
+
+/// A condition-level error before it is placed in a file.
+struct ConditionError: Error, Sendable {
+    var code: String
+    var message: String
+    var offset: Int
+}

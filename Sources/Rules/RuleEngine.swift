@@ -1,0 +1,292 @@
+import Foundation
+import IWDetectCore
+
+/// Settings of rule evaluation.
+public struct EvaluationSettings: Sendable {
+    /// How far behind the stream clock an event may be and still be counted by windows. Older
+    /// events are still checked by per-event rules, but window functions see them as missing.
+    public var allowedLateness: EventTime.Duration = .minutes(5)
+    /// Keys each window function tracks at most; events of further keys are counted as overflow.
+    public var maxKeysPerWindow = 1_000_000
+    /// Event ids an alert carries at most.
+    public var maxEventIDs = 20
+    /// Fields whose text is sensitive: alerts show their length, not their content.
+    public var redactedFields: Set<String> = ["user_input", "model_output", "tool_results", "input", "output"]
+    /// Characters of other string fields kept in alert evidence.
+    public var excerptLength = 64
+
+    public init() {}
+}
+
+/// Evaluates a ``RuleSet`` against events, keeping per-key window state in event time.
+///
+/// A value type owned by the ingest loop; no locks, no actor hops per event.
+public struct RuleEngine: Sendable {
+    public let ruleSet: RuleSet
+    public let settings: EvaluationSettings
+    /// Window state by rule, then window function, then key.
+    var state: [[[String: WindowSeries]]]
+    /// Keys whose series changed since the last save: (rule, function, key).
+    var dirty: Set<DirtyKey> = []
+    /// The largest event time seen (the stream clock).
+    public internal(set) var clock = EventTime(micros: .min)
+    /// Events older than the allowed lateness, which windows did not count.
+    public internal(set) var lateEvents: Int64 = 0
+    /// Events whose window key could not be tracked because the key cap was reached.
+    public internal(set) var keyOverflow: Int64 = 0
+    private var scratch: [FieldValue] = []
+    private var scratchKeys: [String?] = []
+
+    struct DirtyKey: Hashable { var rule: Int; var fn: Int; var key: String }
+
+    public init(ruleSet: RuleSet, settings: EvaluationSettings = EvaluationSettings()) {
+        self.ruleSet = ruleSet
+        self.settings = settings
+        self.state = ruleSet.rules.map { Array(repeating: [:], count: $0.windows.count) }
+    }
+
+    /// Evaluates every enabled rule on `event`; appends a ``Detection`` for each rule that fires.
+    public mutating func evaluate<B: BaselineLookup>(_ event: Event, baseline: B, into detections: inout [Detection]) {
+        if event.time > clock { clock = event.time }
+        let late = event.time.micros < clock.micros - settings.allowedLateness.micros
+        if late { lateEvents += 1 }
+        for r in ruleSet.rules.indices {
+            let rule = ruleSet.rules[r]
+            scratchKeys.removeAll(keepingCapacity: true)
+            if rule.windows.isEmpty {
+                guard truthy(eval(rule.condition, event, baseline)) else { continue }
+            } else {
+                let passes = rule.filter.map { truthy(eval($0, event, baseline)) } ?? true
+                if !passes && rule.filterGates { continue }
+                scratch.removeAll(keepingCapacity: true)
+                for w in rule.windows.indices {
+                    scratch.append(late ? .missing : window(r, w, rule.windows[w], event, counted: passes))
+                }
+                guard truthy(eval(rule.condition, event, baseline)) else { continue }
+            }
+            detections.append(detection(rule, event, baseline, windowEventIDs(r, event)))
+        }
+    }
+
+    /// The ids of the events in the windows that made rule `r` fire, oldest first, capped.
+    func windowEventIDs(_ r: Int, _ event: Event) -> [String] {
+        var ids: [String] = []
+        for (w, key) in scratchKeys.enumerated() {
+            guard let key, let series = state[r][w][key] else { continue }
+            let (_, _, lower, upper) = series.range(at: event.time.micros, window: ruleSet.rules[r].windows[w].window)
+            for i in max(lower, upper - settings.maxEventIDs)..<upper where !ids.contains(series.ids[i]) { ids.append(series.ids[i]) }
+        }
+        return ids
+    }
+
+    private mutating func window(_ r: Int, _ w: Int, _ spec: WindowSpec, _ event: Event, counted: Bool) -> FieldValue {
+        scratchKeys.append(nil)
+        let key: String
+        if let slot = spec.keySlot {
+            switch event.values[slot] {
+            case .string(let s): key = s
+            case .number(let n): key = JSONValue.format(n)
+            case .bool(let b): key = b ? "true" : "false"
+            default: return .missing
+            }
+        } else {
+            key = ""
+        }
+        scratchKeys[scratchKeys.count - 1] = key
+        var value = 0.0
+        if case .rollingMean(let metric, let slot) = spec.kind {
+            guard let v = metric.read(event.values[slot]) else { return .missing }
+            value = v
+        }
+        if counted {
+            if state[r][w][key] == nil {
+                guard state[r][w].count < settings.maxKeysPerWindow else { keyOverflow += 1; return .missing }
+                state[r][w][key] = WindowSeries()
+            }
+            state[r][w][key]!.insert(time: event.time.micros, value: value, id: event.id)
+            state[r][w][key]!.evict(before: clock.micros - spec.window - settings.allowedLateness.micros)
+            dirty.insert(DirtyKey(rule: r, fn: w, key: key))
+        }
+        guard let series = state[r][w][key] else { return spec.kind.isCount ? .number(0) : .missing }
+        let (count, sum, _, _) = series.range(at: event.time.micros, window: spec.window)
+        switch spec.kind {
+        case .count: return .number(Double(count))
+        case .rollingMean: return count > 0 ? .number(sum / Double(count)) : .missing
+        }
+    }
+
+    /// Drops window entries that can no longer matter and keys left empty.
+    public mutating func sweep() {
+        for r in state.indices {
+            for w in state[r].indices {
+                let spec = ruleSet.rules[r].windows[w]
+                let horizon = clock.micros - spec.window - settings.allowedLateness.micros
+                for key in Array(state[r][w].keys) {
+                    state[r][w][key]!.evict(before: horizon)
+                    if state[r][w][key]!.isEmpty {
+                        state[r][w][key] = nil
+                        dirty.insert(DirtyKey(rule: r, fn: w, key: key))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keys tracked by all window functions together.
+    public var trackedKeys: Int { state.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
+
+    // MARK: - Evaluation
+
+    @inline(__always)
+    func truthy(_ v: FieldValue) -> Bool {
+        if case .bool(true) = v { return true }
+        return false
+    }
+
+    func eval<B: BaselineLookup>(_ node: CompiledExpr, _ e: Event, _ b: B) -> FieldValue {
+        switch node {
+        case .constant(let v): return v
+        case .field(let slot): return e.values[slot]
+        case .listCount(let slot):
+            switch e.values[slot] {
+            case .list(let items): return .number(Double(items.count))
+            case .null: return .number(0)
+            default: return .missing
+            }
+        case .baseline(let m, let stat):
+            guard let s = b.stats(metric: m, for: e), s.ready else { return .missing }
+            return .number(stat.read(s))
+        case .zscore(let m, let valueNode):
+            guard let s = b.stats(metric: m, for: e), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
+            return .number((x - s.mean) / s.std)
+        case .window(let i): return scratch[i]
+        case .negate(let a):
+            guard let x = eval(a, e, b).number else { return .missing }
+            return .number(-x)
+        case .arith(let op, let l, let r):
+            guard let x = eval(l, e, b).number, let y = eval(r, e, b).number else { return .missing }
+            switch op {
+            case .add: return .number(x + y)
+            case .sub: return .number(x - y)
+            case .mul: return .number(x * y)
+            case .div: return y == 0 ? .missing : .number(x / y)
+            }
+        case .compare(let op, let l, let r):
+            return .bool(compare(op, eval(l, e, b), eval(r, e, b)))
+        case .and(let parts):
+            for p in parts where !truthy(eval(p, e, b)) { return .bool(false) }
+            return .bool(true)
+        case .or(let parts):
+            for p in parts where truthy(eval(p, e, b)) { return .bool(true) }
+            return .bool(false)
+        case .not(let a): return .bool(!truthy(eval(a, e, b)))
+        case .member(let a, let set, let negated):
+            switch eval(a, e, b) {
+            case .missing, .null: return .bool(false)
+            case .list(let items):
+                // `in`: every element is listed; `not in`: some element is not (DESIGN §5).
+                if negated { return .bool(items.contains { !set.contains($0) }) }
+                return .bool(!items.isEmpty && items.allSatisfy { set.contains($0) })
+            case let v: return .bool(set.contains(v) != negated)
+            }
+        case .contains(let a, let needles):
+            switch eval(a, e, b) {
+            case .string(let s): return .bool(needles.contains { s.contains($0) })
+            case .list(let items): return .bool(items.contains { v in v.string.map { s in needles.contains { s.contains($0) } } ?? false })
+            default: return .bool(false)
+            }
+        case .matches(let a, let re):
+            guard case .string(let s) = eval(a, e, b) else { return .bool(false) }
+            return .bool(re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil)
+        }
+    }
+
+    func compare(_ op: CompareOp, _ l: FieldValue, _ r: FieldValue) -> Bool {
+        switch (l, r) {
+        case (.number(let x), .number(let y)):
+            switch op {
+            case .eq: return x == y
+            case .ne: return x != y
+            case .lt: return x < y
+            case .le: return x <= y
+            case .gt: return x > y
+            case .ge: return x >= y
+            }
+        case (.string(let x), .string(let y)):
+            switch op {
+            case .eq: return x == y
+            case .ne: return x != y
+            case .lt: return x < y
+            case .le: return x <= y
+            case .gt: return x > y
+            case .ge: return x >= y
+            }
+        case (.bool(let x), .bool(let y)):
+            switch op {
+            case .eq: return x == y
+            case .ne: return x != y
+            default: return false
+            }
+        case (.list(let items), _):
+            // A list-valued field compares true when any element does.
+            return items.contains { compare(op, $0, r) }
+        default:
+            return false
+        }
+    }
+
+    // MARK: - Detections
+
+    func detection<B: BaselineLookup>(_ rule: CompiledRule, _ e: Event, _ b: B, _ windowIDs: [String]) -> Detection {
+        var evidence: [(String, JSONValue)] = []
+        for (name, slot, isCount) in rule.evidenceFields {
+            evidence.append((name, isCount ? eval(.listCount(slot), e, b).json : excerpt(name, e.values[slot])))
+        }
+        for (i, spec) in rule.windows.enumerated() {
+            evidence.append((spec.signature, scratch[i].json))
+        }
+        for (m, metric, slot) in rule.evidenceMetrics {
+            guard let s = b.stats(metric: m, for: e) else { continue }
+            var fields: [(String, JSONValue)] = [
+                ("snapshot_id", .int(s.snapshotID)), ("n", .int(s.n)), ("mean", .number(s.mean)), ("std", .number(s.std)),
+                ("p95", .number(s.p95)), ("p99", .number(s.p99)), ("min", .number(s.min)), ("max", .number(s.max)),
+                ("ready", .bool(s.ready)),
+            ]
+            if let x = metric.read(e.values[slot]), s.std > 0 { fields.append(("z", .number((x - s.mean) / s.std))) }
+            evidence.append(("baseline." + metric.name, .object(fields)))
+        }
+        let ids = windowIDs.isEmpty ? [e.id] : Array(windowIDs.suffix(settings.maxEventIDs))
+        let group = rule.dedupSlots.map { slot -> String in
+            switch e.values[slot] {
+            case .string(let s): return s
+            case .number(let n): return JSONValue.format(n)
+            case .bool(let v): return v ? "true" : "false"
+            default: return "-"
+            }
+        }
+        return Detection(rule: rule.info, eventTime: e.time, eventID: e.id, eventIDs: ids, groupValues: group,
+                         userID: e.values[FieldTable.userID].string, sessionID: e.values[FieldTable.sessionID].string,
+                         evidence: evidence)
+    }
+
+    func excerpt(_ name: String, _ v: FieldValue) -> JSONValue {
+        switch v {
+        case .string(let s):
+            if settings.redactedFields.contains(name) || settings.redactedFields.contains(fieldAliases[name] ?? name) {
+                return .object([("redacted", .bool(true)), ("length", .int(Int64(s.count)))])
+            }
+            return .string(s.count > settings.excerptLength ? String(s.prefix(settings.excerptLength)) + "…" : s)
+        case .list(let items):
+            return .array(items.prefix(20).map { excerpt(name, $0) })
+        default:
+            return v.json
+        }
+    }
+}
+
+extension WindowSpec.Kind {
+    var isCount: Bool {
+        if case .count = self { return true }
+        return false
+    }
+}

@@ -1,0 +1,27 @@
+import IWDetectCore
+
+/// A loaded, compiled set of rules and the named lists they use.
+public struct RuleSet: Sendable {
+    public var rules: [CompiledRule]
+    public var lists: [String: [FieldValue]]
+    /// Rules present in files but switched off with `enabled: false`.
+    public var disabled: [String]
+
+    public init(rules: [CompiledRule] = [], lists: [String: [FieldValue]] = [:], disabled: [String] = []) {
+        self.rules = rules
+        self.lists = lists
+        self.disabled = disabled
+    }
+
+    public var names: [String] { rules.map(\.info.name) }
+}
+
+/// The outcome of loading rule files: the set (when there were no errors) and every diagnostic.
+public struct RuleLoadResult: Sendable {
+    public var ruleSet: RuleSet?
+    public var diagnostics: [Diagnostic]
+    /// The field table extended with every field the rules reference.
+    public var fields: FieldTable
+
+    public var errors: [Diagnostic] { diagnostics.filter { $0.level == .error } }
+}

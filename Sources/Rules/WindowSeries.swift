@@ -1,0 +1,98 @@
+/// The events one window function holds for one key: times in order, running sums, event ids.
+///
+/// Entries are sorted by event time; a late event is inserted in place. `cumulative[i]` is the sum
+/// of metric values of entries `0...i` since the series began (never rebased, so results do not
+/// depend on when old entries were dropped). Memory: one entry per counted event in the window.
+struct WindowSeries: Sendable, Equatable {
+    var times: [Int64] = []
+    var cumulative: [Double] = []
+    var ids: [String] = []
+    /// Index of the first live entry; entries before it are dropped lazily.
+    var start = 0
+
+    var isEmpty: Bool { start >= times.count }
+
+    mutating func insert(time: Int64, value: Double, id: String) {
+        var i = times.count
+        while i > start, times[i - 1] > time { i -= 1 }
+        if i == times.count {
+            times.append(time)
+            ids.append(id)
+            cumulative.append((cumulative.last ?? 0) + value)
+        } else {
+            times.insert(time, at: i)
+            ids.insert(id, at: i)
+            let before = i > 0 ? cumulative[i - 1] : 0
+            cumulative.insert(before + value, at: i)
+            for j in (i + 1)..<cumulative.count { cumulative[j] += value }
+        }
+    }
+
+    /// First index ≥ start whose time is > t.
+    func upperBound(_ t: Int64) -> Int {
+        var lo = start, hi = times.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if times[mid] <= t { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Entries with time in (t - window, t]: their count, sum and index range.
+    func range(at t: Int64, window: Int64) -> (count: Int, sum: Double, lower: Int, upper: Int) {
+        let upper = upperBound(t)
+        let lower = upperBound(t - window)
+        guard upper > lower else { return (0, 0, lower, upper) }
+        let sum = cumulative[upper - 1] - (lower > 0 ? cumulative[lower - 1] : 0)
+        return (upper - lower, sum, lower, upper)
+    }
+
+    /// Drops entries at or before `horizon`; compacts storage when half of it is dead.
+    mutating func evict(before horizon: Int64) {
+        while start < times.count, times[start] <= horizon { start += 1 }
+        if start > 32 && start * 2 > times.count {
+            times.removeFirst(start)
+            ids.removeFirst(start)
+            cumulative.removeFirst(start)
+            start = 0
+        }
+    }
+
+    // MARK: - Persistence
+
+    func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        func put(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        let live = times.count - start
+        put(UInt64(live))
+        for i in start..<times.count {
+            put(UInt64(bitPattern: times[i]))
+            put(cumulative[i].bitPattern)
+            let bytes = Array(ids[i].utf8)
+            put(UInt64(bytes.count))
+            out.append(contentsOf: bytes)
+        }
+        return out
+    }
+
+    init() {}
+
+    init?(serialized bytes: [UInt8]) {
+        var pos = 0
+        func get() -> UInt64? {
+            guard pos + 8 <= bytes.count else { return nil }
+            var v: UInt64 = 0
+            withUnsafeMutableBytes(of: &v) { $0.copyBytes(from: bytes[pos..<pos + 8]) }
+            pos += 8
+            return UInt64(littleEndian: v)
+        }
+        guard let n = get(), n < 100_000_000 else { return nil }
+        for _ in 0..<n {
+            guard let t = get(), let c = get(), let len = get(), pos + Int(len) <= bytes.count else { return nil }
+            times.append(Int64(bitPattern: t))
+            cumulative.append(Double(bitPattern: c))
+            ids.append(String(decoding: bytes[pos..<pos + Int(len)], as: UTF8.self))
+            pos += Int(len)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import IWDetectCore
+import Pipeline
+import Rules
+
+struct RulesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules",
+        abstract: "Check and list detection rules.",
+        subcommands: [Check.self, List.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Report every problem in a rule set, with file, line, column and code; exit 1 on errors.")
+        @Argument(help: "Rule files or directories (default: the configured rules).") var paths: [String] = []
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let result = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: MetricDefinition.defaults, fields: FieldTable())
+            for d in result.diagnostics { print(d.description) }
+            let errors = result.errors.count
+            let warnings = result.diagnostics.count - errors
+            if let set = result.ruleSet {
+                printErr("\(set.rules.count) rules OK" + (set.disabled.isEmpty ? "" : ", \(set.disabled.count) disabled") + ", \(set.lists.count) lists, \(warnings) warning(s)")
+            } else {
+                printErr("\(errors) error(s), \(warnings) warning(s)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the loaded rules: name, severity, action, dedup and condition.")
+        @OptionGroup var common: CommonOptions
+        @Flag(help: "One JSON object per rule.") var json = false
+
+        func run() async throws {
+            let result = RuleLoader.load(paths: common.rulePaths, metrics: MetricDefinition.defaults, fields: FieldTable())
+            guard let set = result.ruleSet else {
+                for d in result.diagnostics { printErr(d.description) }
+                throw ExitCode(1)
+            }
+            for r in set.rules {
+                let i = r.info
+                if json {
+                    print(JSONValue.object([
+                        ("name", .string(i.name)), ("severity", .string(i.severity.rawValue)), ("action", .string(i.action)),
+                        ("condition", .string(i.condition)), ("dedup_key", .array(i.dedupKey.map { .string($0) })),
+                        ("dedup_window", .string(i.dedupWindow.description)), ("file", .string(r.file)),
+                    ]).serialized())
+                } else {
+                    print("\(pad(i.name, 34))\(pad(i.severity.rawValue, 9))\(pad(i.action, 26))\(i.condition)")
+                }
+            }
+        }
+    }
+}
