@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "IWDetectTestSupport"],
+            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "IWDetectTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -55,6 +55,10 @@ public enum AlertStore {
 
     /// Writes changed dedup entries and the suppressed counts of their alerts.
     public static func save(_ s: inout Suppressor, to db: Database) throws {
+        for (id, n) in s.closed {
+            try db.run("UPDATE alerts SET suppressed = ? WHERE id = ?", [.int(n), .text(id)])
+        }
+        s.closed.removeAll(keepingCapacity: true)
         for k in s.dirty {
             if let e = s.entries[k] {
                 try db.run("INSERT OR REPLACE INTO dedup_state(key, window_end, alert_id, suppressed) VALUES (?, ?, ?, ?)",

@@ -18,6 +18,8 @@ public struct Suppressor: Sendable {
 
     var entries: [String: Entry] = [:]
     var dirty: Set<String> = []
+    /// Final suppressed counts of alerts whose window was replaced since the last save.
+    var closed: [(alertID: String, suppressed: Int64)] = []
     /// Suppressed detections by rule, for the summary.
     public private(set) var suppressedByRule: [String: Int64] = [:]
 
@@ -51,6 +53,7 @@ public struct Suppressor: Sendable {
     /// Opens a window for the alert just raised for `d`.
     public mutating func opened(_ d: Detection, alertID: String) {
         let k = Suppressor.key(d)
+        if let old = entries[k], old.suppressed > 0 { closed.append((old.alertID, old.suppressed)) }
         entries[k] = Entry(windowEnd: d.eventTime.micros + d.rule.dedupWindow.micros, alertID: alertID, suppressed: 0)
         dirty.insert(k)
     }

@@ -108,10 +108,10 @@ public struct RuleEngine: Sendable {
             dirty.insert(DirtyKey(rule: r, fn: w, key: key))
         }
         guard let series = state[r][w][key] else { return spec.kind.isCount ? .number(0) : .missing }
-        let (count, sum, _, _) = series.range(at: event.time.micros, window: spec.window)
+        let (count, mean, _, _) = series.range(at: event.time.micros, window: spec.window)
         switch spec.kind {
         case .count: return .number(Double(count))
-        case .rollingMean: return count > 0 ? .number(sum / Double(count)) : .missing
+        case .rollingMean: return count > 0 ? .number(mean) : .missing
         }
     }
 

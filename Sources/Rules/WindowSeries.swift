@@ -1,18 +1,24 @@
 /// The events one window function holds for one key: times in order, running sums, event ids.
 ///
 /// Entries are sorted by event time; a late event is inserted in place. `cumulative[i]` is the sum
-/// of metric values of entries `0...i` since the series began (never rebased, so results do not
-/// depend on when old entries were dropped). Memory: one entry per counted event in the window.
+/// of `value - anchor` over entries `0...i` since the series began, where `anchor` is the first
+/// value ever inserted: sums of offsets keep constant or near-constant data exact (a mean of
+/// 0.1s is 0.1, not 0.10000000000000002, so `> baseline.mean` does not fire on rounding). They are
+/// never rebased, so results do not depend on when old entries were dropped. Memory: one entry
+/// per counted event in the window.
 struct WindowSeries: Sendable, Equatable {
     var times: [Int64] = []
     var cumulative: [Double] = []
     var ids: [String] = []
+    var anchor: Double?
     /// Index of the first live entry; entries before it are dropped lazily.
     var start = 0
 
     var isEmpty: Bool { start >= times.count }
 
-    mutating func insert(time: Int64, value: Double, id: String) {
+    mutating func insert(time: Int64, value raw: Double, id: String) {
+        if anchor == nil { anchor = raw }
+        let value = raw - anchor!
         var i = times.count
         while i > start, times[i - 1] > time { i -= 1 }
         if i == times.count {
@@ -38,13 +44,13 @@ struct WindowSeries: Sendable, Equatable {
         return lo
     }
 
-    /// Entries with time in (t - window, t]: their count, sum and index range.
-    func range(at t: Int64, window: Int64) -> (count: Int, sum: Double, lower: Int, upper: Int) {
+    /// Entries with time in (t - window, t]: their count, mean and index range.
+    func range(at t: Int64, window: Int64) -> (count: Int, mean: Double, lower: Int, upper: Int) {
         let upper = upperBound(t)
         let lower = upperBound(t - window)
         guard upper > lower else { return (0, 0, lower, upper) }
-        let sum = cumulative[upper - 1] - (lower > 0 ? cumulative[lower - 1] : 0)
-        return (upper - lower, sum, lower, upper)
+        let offsets = cumulative[upper - 1] - (lower > 0 ? cumulative[lower - 1] : 0)
+        return (upper - lower, (anchor ?? 0) + offsets / Double(upper - lower), lower, upper)
     }
 
     /// Drops entries at or before `horizon`; compacts storage when half of it is dead.
@@ -64,6 +70,7 @@ struct WindowSeries: Sendable, Equatable {
         var out: [UInt8] = []
         func put(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         let live = times.count - start
+        put((anchor ?? 0).bitPattern)
         put(UInt64(live))
         for i in start..<times.count {
             put(UInt64(bitPattern: times[i]))
@@ -86,7 +93,8 @@ struct WindowSeries: Sendable, Equatable {
             pos += 8
             return UInt64(littleEndian: v)
         }
-        guard let n = get(), n < 100_000_000 else { return nil }
+        guard let a = get(), let n = get(), n < 100_000_000 else { return nil }
+        anchor = n > 0 ? Double(bitPattern: a) : nil
         for _ in 0..<n {
             guard let t = get(), let c = get(), let len = get(), pos + Int(len) <= bytes.count else { return nil }
             times.append(Int64(bitPattern: t))
