@@ -83,8 +83,15 @@ public var iwDetectBinary: String {
 }
 
 /// Runs `executable` with `arguments` to completion, feeding `input` on stdin.
+///
+/// Output goes through temporary files, not pipes: tests run in parallel and a child started by
+/// another test could inherit a pipe's write end and keep it from ever reaching end-of-file.
 public func run(_ executable: String, _ arguments: [String], input: String = "", environment: [String: String] = [:],
                 directory: String? = nil) throws -> ProcessResult {
+    let io = TempDir()
+    let inPath = io.write("stdin", input)
+    let outPath = io.write("stdout", "")
+    let errPath = io.write("stderr", "")
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
@@ -92,23 +99,14 @@ public func run(_ executable: String, _ arguments: [String], input: String = "",
     for (k, v) in environment { env[k] = v }
     p.environment = env
     if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    let out = Pipe(), err = Pipe(), inp = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.standardInput = inp
+    p.standardInput = FileHandle(forReadingAtPath: inPath)
+    p.standardOutput = FileHandle(forWritingAtPath: outPath)
+    p.standardError = FileHandle(forWritingAtPath: errPath)
     try p.run()
-    let group = DispatchGroup()
-    nonisolated(unsafe) var outData = Data(), errData = Data()
-    group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    inp.fileHandleForWriting.write(Data(input.utf8))
-    try inp.fileHandleForWriting.close()
-    group.wait()
     p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                         stderr: String(decoding: errData, as: UTF8.self))
+    return ProcessResult(status: p.terminationStatus,
+                         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
 /// Parses JSON lines into dictionaries.
