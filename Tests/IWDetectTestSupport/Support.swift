@@ -113,3 +113,8 @@ public func run(_ executable: String, _ arguments: [String], input: String = "",
 public func jsonLines(_ text: String) -> [[String: Any]] {
     text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
 }
+
+/// Paths inside the checkout that tests read.
+public enum IWDetectTestSupportPaths {
+    public static var rules: String { packageRoot + "/rules" }
+}

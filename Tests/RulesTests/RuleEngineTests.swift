@@ -1,0 +1,100 @@
+import IWDetectCore
+@testable import Rules
+import Testing
+
+/// A baseline lookup with fixed numbers.
+struct FixedBaseline: BaselineLookup {
+    var stats: [Int: MetricStats] = [:]
+    func stats(metric: Int, for event: Event) -> MetricStats? { stats[metric] }
+}
+
+@Suite struct RuleEngineTests {
+    struct Harness {
+        var fields = FieldTable()
+        var engine: RuleEngine
+        var baseline = FixedBaseline()
+
+        init(_ yaml: String, lists: String = "") {
+            let result = RuleLoader.load(sources: [("r.yaml", yaml), ("l.yaml", lists)], metrics: MetricDefinition.defaults, fields: FieldTable())
+            precondition(result.ruleSet != nil, "\(result.diagnostics)")
+            fields = result.fields
+            engine = RuleEngine(ruleSet: result.ruleSet!)
+        }
+
+        mutating func event(_ seconds: Int64, _ values: [String: FieldValue]) -> [Detection] {
+            var v = Array(repeating: FieldValue.missing, count: fields.count)
+            for (k, x) in values { v[fields.existingSlot(for: k)!] = x }
+            let e = Event(time: EventTime(micros: seconds * 1_000_000), values: v, origin: .init(source: "t", line: seconds))
+            var out: [Detection] = []
+            engine.evaluate(e, baseline: baseline, into: &out)
+            return out
+        }
+    }
+
+    @Test func countCountsOnlyEventsWhereTheEventLevelPartHolds() {
+        var h = Harness("- {name: r, severity: high, condition: 'injection_score > 0.7 AND count(session_id, 5m) > 3'}")
+        let hit: [String: FieldValue] = ["session_id": .string("s"), "input_injection_score": .number(0.9)]
+        let miss: [String: FieldValue] = ["session_id": .string("s"), "input_injection_score": .number(0.1)]
+        #expect(h.event(0, hit).isEmpty)
+        #expect(h.event(10, miss).isEmpty)
+        #expect(h.event(20, hit).isEmpty)
+        #expect(h.event(30, miss).isEmpty)
+        #expect(h.event(40, hit).isEmpty, "three qualifying events")
+        #expect(h.event(50, hit).count == 1, "the fourth qualifying event")
+        #expect(h.event(330, hit).isEmpty, "the events at 0 and 20 have left the window")
+        #expect(h.event(331, ["session_id": .string("other"), "input_injection_score": .number(0.9)]).isEmpty, "per key")
+    }
+
+    @Test func lateEventsArePlacedByTheirOwnTime() {
+        var h = Harness("- {name: r, severity: high, condition: 'count(user_id, 1m) >= 3'}")
+        let u: [String: FieldValue] = ["user_id": .string("u")]
+        #expect(h.event(100, u).isEmpty)
+        #expect(h.event(200, u).isEmpty)
+        #expect(h.event(190, u).isEmpty, "late, but within the allowed lateness: counted at 190 with 200 not yet in its window")
+        #expect(h.event(205, u).count == 1, "190, 200, 205")
+        #expect(h.event(-400, u).isEmpty, "far too late: windows do not count it")
+        #expect(h.engine.lateEvents == 1)
+    }
+
+    @Test func missingFieldsAndUnreadyBaselinesMakeComparisonsFalse() {
+        var h = Harness("""
+            - {name: a, severity: low, condition: 'output_tokens > baseline.p99 * 2'}
+            - {name: b, severity: low, condition: 'NOT (risk_score > 0.5)'}
+            """)
+        let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
+        #expect(h.event(0, ["output_tokens": .number(1e9)]).map(\.rule.name) == ["b"], "no baseline: a is false")
+        h.baseline.stats[m] = MetricStats(n: 5, mean: 10, std: 1, p95: 12, p99: 13, min: 8, max: 14, snapshotID: 1, ready: false)
+        #expect(h.event(1, ["output_tokens": .number(1e9)]).map(\.rule.name) == ["b"], "not ready: a is false; b holds since risk_score is missing")
+        h.baseline.stats[m]?.ready = true
+        #expect(h.event(2, ["output_tokens": .number(27), "risk_score": .number(0.9)]).map(\.rule.name) == ["a"])
+        #expect(h.event(3, ["output_tokens": .number(26), "risk_score": .number(0.9)]).isEmpty)
+        #expect(h.event(4, ["output_tokens": .string("many"), "risk_score": .number(0.9)]).isEmpty, "not a number")
+    }
+
+    @Test func membershipOnListValuedFields() {
+        var h = Harness("- {name: r, severity: high, condition: 'tool_name not in approved_tools'}",
+                        lists: "- list: approved_tools\n  items: [search, weather]\n")
+        func tools(_ names: [String]) -> [String: FieldValue] { ["tool_calls.name": .list(names.map { .string($0) })] }
+        #expect(h.event(0, tools([])).isEmpty)
+        #expect(h.event(1, tools(["search", "weather"])).isEmpty)
+        #expect(h.event(2, tools(["search", "shell"])).count == 1, "any element outside the list")
+    }
+
+    @Test func evidenceRedactsPromptsAndOutputs() {
+        var h = Harness("- {name: r, severity: high, condition: \"output contains 'SECRET' AND user_id == 'u'\"}")
+        let d = h.event(0, ["model_output": .string("here is the SECRET prompt, in full"), "user_id": .string("u")])
+        #expect(d.count == 1)
+        let evidence = d.first.map { JSONValue.object($0.evidence).serialized() } ?? ""
+        #expect(!evidence.contains("SECRET"))
+        #expect(evidence.contains("\"redacted\":true"))
+    }
+
+    @Test func windowStateSurvivesSerialization() {
+        var s = WindowSeries()
+        for (t, v) in [(1, 0.5), (3, 0.25), (2, 1.0)] { s.insert(time: Int64(t), value: v, id: "e\(t)") }
+        let back = WindowSeries(serialized: s.serialized())
+        #expect(back == s)
+        #expect(s.times == [1, 2, 3])
+        #expect(s.range(at: 3, window: 10).mean == (0.5 + 1.0 + 0.25) / 3)
+    }
+}
