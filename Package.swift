@@ -47,7 +47,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .testTarget(name: "IWDetectCoreTests", dependencies: ["IWDetectCore", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "IWDetectTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "BaselineTests", dependencies: ["Baseline", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "BaselineTests", dependencies: ["Baseline", "IWDetectCore", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,24 +1,16 @@
 import Baseline
 import Foundation
+import IWDetectCore
 import Testing
 
-/// Deterministic pseudo-random numbers for the statistics tests.
-struct TestRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
+extension SplitMix64 {
+    /// A standard normal variate (Box-Muller).
     mutating func normal() -> Double { (-2 * log(unit())).squareRoot() * cos(2 * .pi * unit()) }
 }
 
 @Suite struct BaselineStatisticsTests {
     static func datasets() -> [(String, [Double])] {
-        var r = TestRandom(state: 99)
+        var r = SplitMix64(seed: 99)
         let lognormal = (0..<20_000).map { _ in exp(5 + 1.2 * r.normal()) }
         let heavy = (0..<20_000).map { _ in 10 / pow(r.unit(), 1 / 1.5) }  // Pareto, alpha 1.5
         let constant = Array(repeating: 42.0, count: 5_000)
@@ -51,7 +43,7 @@ struct TestRandom {
     }
 
     @Test func mergingInAnyGroupingGivesTheSameSnapshot() {
-        var r = TestRandom(state: 5)
+        var r = SplitMix64(seed: 5)
         let days = (0..<14).map { _ in (0..<(500 + Int(r.next() % 500))).map { _ in exp(3 + r.normal()) } }
         func bucket(_ xs: [Double]) -> DailyBucket { var b = DailyBucket(); xs.forEach { b.add($0) }; return b }
         let buckets = days.map(bucket)

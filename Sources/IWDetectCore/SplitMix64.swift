@@ -1,0 +1,19 @@
+/// SplitMix64: a tiny, fast, seedable PRNG with the same output sequence on every platform.
+///
+/// The traffic generator and the tests use it so that a seed always means the same data.
+public struct SplitMix64: Sendable {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1): never exactly 0, so `log(unit())` is finite.
+    public mutating func unit() -> Double { (Double(next() >> 11) + 0.5) / Double(1 << 53) }
+}
