@@ -35,6 +35,9 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// Buckets by day, then by metric index.
     var days: [Int64: [DailyBucket]] = [:]
     var dirtyDays: Set<Int64> = []
+    /// The day most events go to, kept out of `days` while open (see ``open(_:)``).
+    var openDay: Int64?
+    var openBuckets: [DailyBucket] = []
     /// The current snapshot, by metric index.
     public internal(set) var snapshot: [MetricStats?]
     public internal(set) var snapshotID: Int64 = 0
@@ -60,15 +63,31 @@ public struct BaselineModel: BaselineLookup, Sendable {
     public mutating func observe(_ event: Event, trains: Bool) {
         guard trains else { excluded += 1; return }
         let day = event.time.day
-        if days[day] == nil { days[day] = Array(repeating: DailyBucket(), count: metrics.count) }
-        dirtyDays.insert(day)
+        if day != openDay { open(day) }
         for m in 0..<metrics.count {
             if let x = metrics[m].read(event.values[slots[m]]) {
-                days[day]![m].add(x)
+                openBuckets[m].add(x)
             } else {
                 skipped[m] += 1
             }
         }
+    }
+
+    /// Makes `day` the open day: its buckets move out of the dictionary, so the per-event path
+    /// does no hashing. The previous open day goes back.
+    mutating func open(_ day: Int64) {
+        closeOpenDay()
+        openBuckets = days.removeValue(forKey: day) ?? Array(repeating: DailyBucket(), count: metrics.count)
+        openDay = day
+        dirtyDays.insert(day)
+    }
+
+    /// Puts the open day's buckets back into `days` (before anything reads `days`).
+    mutating func closeOpenDay() {
+        guard let d = openDay else { return }
+        days[d] = openBuckets
+        openBuckets = []
+        openDay = nil
     }
 
     /// Recomputes the snapshot when the stream clock enters a new schedule slot. Returns true when
@@ -85,6 +104,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// Merges the buckets of the last `windowDays` days (ending with the clock's day) into a new
     /// snapshot, and drops buckets that have left the window.
     public mutating func recompute(at clock: EventTime) {
+        closeOpenDay()
         let end = clock.day
         let start = end - settings.windowDays + 1
         var merged = Array(repeating: DailyBucket(), count: metrics.count)

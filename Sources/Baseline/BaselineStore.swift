@@ -56,6 +56,7 @@ public enum BaselineStore {
 
     /// Writes what changed since the last save; call inside the batch's transaction.
     public static func save(_ model: inout BaselineModel, to db: Database, streamClock: EventTime) throws {
+        model.closeOpenDay()
         for day in model.dirtyDays.sorted() {
             guard let buckets = model.days[day] else { continue }
             for (m, b) in buckets.enumerated() where b.stats.count > 0 {

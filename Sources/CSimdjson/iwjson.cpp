@@ -33,10 +33,15 @@ struct RootIndex {
     };
     std::vector<Slot> slots = std::vector<Slot>(64);
 
+    // Probed for every key of every line, so cheap: length and the first and last two bytes.
+    // Collisions only cost a string comparison.
     static uint64_t hash_of(std::string_view s) {
-        uint64_t h = 1469598103934665603ull;
-        for (unsigned char c : s) { h ^= c; h *= 1099511628211ull; }
-        return h;
+        size_t n = s.size();
+        if (n == 0) return 0;
+        uint64_t h = n * 0x9E3779B97F4A7C15ull;
+        h ^= uint64_t((unsigned char)s[0]) << 8 | (unsigned char)s[n > 1 ? 1 : 0];
+        h ^= (uint64_t((unsigned char)s[n - 1]) << 16 | uint64_t((unsigned char)s[n > 1 ? n - 2 : 0]) << 24) * 0xff51afd7ed558ccdull;
+        return h ^ (h >> 29);
     }
     void grow() {
         std::vector<Slot> old = std::move(slots);
@@ -154,13 +159,34 @@ int32_t iwj_add_path(iwj_parser *p, const char *path, size_t len) {
     return index;
 }
 
+static_assert(IWJ_PADDING >= SIMDJSON_PADDING, "IWJ_PADDING must cover simdjson's padding");
+
+static int32_t parse_at(iwj_parser *p, const uint8_t *buf, size_t len);
+
 int32_t iwj_parse(iwj_parser *p, const uint8_t *buf, size_t len) {
-    for (auto &r : p->results) { r.values.clear(); r.is_list = false; r.found = false; }
-    if (len > p->max_len) { p->last_error = "line longer than the configured maximum"; return IWJ_ERR_TOO_LONG; }
+    if (len > p->max_len) {
+        for (auto &r : p->results) { r.values.clear(); r.is_list = false; r.found = false; }
+        p->last_error = "line longer than the configured maximum";
+        return IWJ_ERR_TOO_LONG;
+    }
     std::memcpy(p->buffer.get(), buf, len);
     std::memset(p->buffer.get() + len, 0, SIMDJSON_PADDING);
+    return parse_at(p, p->buffer.get(), len);
+}
+
+int32_t iwj_parse_padded(iwj_parser *p, const uint8_t *buf, size_t len) {
+    if (len > p->max_len) {
+        for (auto &r : p->results) { r.values.clear(); r.is_list = false; r.found = false; }
+        p->last_error = "line longer than the configured maximum";
+        return IWJ_ERR_TOO_LONG;
+    }
+    return parse_at(p, buf, len);
+}
+
+static int32_t parse_at(iwj_parser *p, const uint8_t *buf, size_t len) {
+    for (auto &r : p->results) { r.values.clear(); r.is_list = false; r.found = false; }
     dom::element root;
-    error_code err = p->parser.parse(p->buffer.get(), len, false).get(root);
+    error_code err = p->parser.parse(buf, len, false).get(root);
     if (err != SUCCESS) {
         p->last_error = error_message(err);
         return err == UTF8_ERROR ? IWJ_ERR_UTF8 : IWJ_ERR_JSON;

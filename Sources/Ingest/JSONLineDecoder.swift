@@ -71,8 +71,11 @@ public final class JSONLineDecoder {
     deinit { iwj_parser_free(parser) }
 
     /// Decodes one line (without its newline).
-    public func decode(_ bytes: UnsafeRawBufferPointer, origin: Event.Origin) -> Decoded {
-        let rc = iwj_parse(parser, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!, bytes.count)
+    /// - Parameter padded: the caller guarantees ``LineReader/padding`` readable bytes after the
+    ///   line (as ``LineReader`` does), so it is parsed in place instead of copied.
+    public func decode(_ bytes: UnsafeRawBufferPointer, origin: Event.Origin, padded: Bool = false) -> Decoded {
+        let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
+        let rc = padded && bytes.baseAddress != nil ? iwj_parse_padded(parser, base, bytes.count) : iwj_parse(parser, base, bytes.count)
         switch rc {
         case Int32(IWJ_OK): break
         case Int32(IWJ_ERR_UTF8): return .reject(.invalidUTF8, String(cString: iwj_last_error(parser)))

@@ -14,6 +14,9 @@ public enum FramedLine {
 
 /// Splits a byte stream read from a file descriptor into lines, in bounded memory.
 ///
+/// Every line it hands out is followed by at least ``LineReader/padding`` readable bytes, so the
+/// decoder can parse it in place (simdjson reads a little past the end).
+///
 /// Lines end at `\n`; a `\r` before it is dropped (CRLF files); a last line without a final newline
 /// is still a line. A line longer than `maxLineBytes` is reported once as ``FramedLine/tooLong`` and
 /// skipped without being held in memory. Byte offsets and line numbers are absolute, so a reader
@@ -29,6 +32,8 @@ public final class LineReader {
 
     public let fd: Int32
     public let maxLineBytes: Int
+    /// Readable bytes guaranteed after the end of every line handed out.
+    public static let padding = 64
     private var buffer: UnsafeMutableRawBufferPointer
     private var filled = 0
     /// Absolute offset of buffer[0] in the stream.
@@ -47,13 +52,17 @@ public final class LineReader {
     public init(fd: Int32, maxLineBytes: Int, offset: Int64 = 0, line: Int64 = 1, chunkBytes: Int = 1 << 20) {
         self.fd = fd
         self.maxLineBytes = maxLineBytes
-        self.buffer = .allocate(byteCount: max(chunkBytes, maxLineBytes + 1) + maxLineBytes + 1, alignment: 64)
+        let capacity = max(chunkBytes, maxLineBytes + 1) + maxLineBytes + 1
+        // Reads fill `buffer` only; the allocation has `padding` more bytes behind it.
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity + LineReader.padding, alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        self.buffer = UnsafeMutableRawBufferPointer(rebasing: storage[0..<capacity])
         self.bufferOffset = offset
         self.committedOffset = offset
         self.nextLine = line
     }
 
-    deinit { buffer.deallocate() }
+    deinit { UnsafeMutableRawPointer(buffer.baseAddress!).deallocate() }
 
     /// Reads once from the descriptor (blocking if it blocks) and hands every complete line to `body`.
     /// At end of input, a final line without a newline is handed over too.

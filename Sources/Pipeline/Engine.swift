@@ -165,7 +165,7 @@ public final class Engine {
                 summary.blankLines += 1
                 return
             }
-            switch decoder.decode(bytes, origin: Event.Origin(source: source, line: number)) {
+            switch decoder.decode(bytes, origin: Event.Origin(source: source, line: number), padded: true) {
             case .reject(let reason, let detail):
                 reject(Reject(source: source, line: number, offset: offset, reason: reason, detail: detail, bytes: bytes))
             case .event(let event):

@@ -62,21 +62,38 @@ struct WindowSpec: Sendable {
 }
 
 /// A rule ready to evaluate.
-public struct CompiledRule: Sendable {
-    public var info: RuleInfo
+///
+/// A final class with constant members: the evaluator reads it per event, and a struct with
+/// this many reference-counted members was measured copying (a retain per member) on every read.
+public final class CompiledRule: Sendable {
+    public let info: RuleInfo
     /// Where the rule was defined, for messages.
-    public var file: String
-    var condition: CompiledExpr
+    public let file: String
+    let condition: CompiledExpr
     /// The rule's event-level conjuncts (the top-level AND parts without window functions): what an
     /// event must satisfy to be counted by the rule's windows.
-    var filter: CompiledExpr?
+    let filter: CompiledExpr?
     /// Whether the condition is a conjunction that contains the filter, so an event failing the
     /// filter can skip window work entirely.
-    var filterGates: Bool
-    var windows: [WindowSpec]
+    let filterGates: Bool
+    let windows: [WindowSpec]
     /// Fields to report as evidence: (name as written, slot, whether its element count is meant).
-    var evidenceFields: [(String, Int, Bool)]
+    let evidenceFields: [(String, Int, Bool)]
     /// Metrics whose baselines the condition reads: (index, name, slot of its value).
-    var evidenceMetrics: [(Int, MetricDefinition, Int)]
-    var dedupSlots: [Int]
+    let evidenceMetrics: [(Int, MetricDefinition, Int)]
+    let dedupSlots: [Int]
+
+    init(info: RuleInfo, file: String, condition: CompiledExpr, filter: CompiledExpr?, filterGates: Bool,
+         windows: [WindowSpec], evidenceFields: [(String, Int, Bool)], evidenceMetrics: [(Int, MetricDefinition, Int)],
+         dedupSlots: [Int]) {
+        self.info = info
+        self.file = file
+        self.condition = condition
+        self.filter = filter
+        self.filterGates = filterGates
+        self.windows = windows
+        self.evidenceFields = evidenceFields
+        self.evidenceMetrics = evidenceMetrics
+        self.dedupSlots = dedupSlots
+    }
 }

@@ -59,7 +59,8 @@ public struct RuleEngine: Sendable {
             if rule.windows.isEmpty {
                 guard truthy(eval(rule.condition, event, baseline)) else { continue }
             } else {
-                let passes = rule.filter.map { truthy(eval($0, event, baseline)) } ?? true
+                var passes = true
+                if let filter = rule.filter { passes = truthy(eval(filter, event, baseline)) }
                 if !passes && rule.filterGates { continue }
                 scratch.removeAll(keepingCapacity: true)
                 for w in rule.windows.indices {
@@ -101,17 +102,28 @@ public struct RuleEngine: Sendable {
             guard let v = metric.read(event.values[slot]) else { return .missing }
             value = v
         }
+        let count: Int, mean: Double
         if counted {
-            if state[r][w][key] == nil {
-                guard state[r][w].count < settings.maxKeysPerWindow else { keyOverflow += 1; return .missing }
-                state[r][w][key] = WindowSeries()
-            }
-            state[r][w][key]!.insert(time: event.time.micros, value: value, id: event.id)
-            state[r][w][key]!.evict(before: clock.micros - spec.window - settings.allowedLateness.micros)
-            dirty.insert(DirtyKey(rule: r, fn: w, key: key))
+            if state[r][w].count >= settings.maxKeysPerWindow, state[r][w][key] == nil { keyOverflow += 1; return .missing }
+            let horizon = clock.micros - spec.window - settings.allowedLateness.micros
+            let t = event.time.micros
+            let id = event.id
+            // One in-place access: insert, evict, read the window.
+            var firstChange = false
+            (count, mean) = { (series: inout WindowSeries) -> (Int, Double) in
+                series.insert(time: t, value: value, id: id)
+                series.evict(before: horizon)
+                firstChange = !series.unsaved
+                series.unsaved = true
+                let r = series.range(at: t, window: spec.window)
+                return (r.count, r.mean)
+            }(&state[r][w][key, default: WindowSeries()])
+            if firstChange { dirty.insert(DirtyKey(rule: r, fn: w, key: key)) }
+        } else {
+            guard let series = state[r][w][key] else { return spec.kind.isCount ? .number(0) : .missing }
+            let range = series.range(at: event.time.micros, window: spec.window)
+            (count, mean) = (range.count, range.mean)
         }
-        guard let series = state[r][w][key] else { return spec.kind.isCount ? .number(0) : .missing }
-        let (count, mean, _, _) = series.range(at: event.time.micros, window: spec.window)
         switch spec.kind {
         case .count: return .number(Double(count))
         case .rollingMean: return count > 0 ? .number(mean) : .missing

@@ -40,6 +40,7 @@ public enum RuleStateStore {
         for d in engine.dirty {
             let rule = engine.ruleSet.rules[d.rule]
             let spec = rule.windows[d.fn]
+            engine.state[d.rule][d.fn][d.key]?.unsaved = false
             if let series = engine.state[d.rule][d.fn][d.key], !series.isEmpty {
                 try db.run("INSERT OR REPLACE INTO rule_windows(rule, function, key, series) VALUES (?, ?, ?, ?)",
                            [.text(rule.info.name), .text(spec.signature), .text(d.key), .blob(series.serialized())])

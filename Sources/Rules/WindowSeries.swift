@@ -13,6 +13,13 @@ struct WindowSeries: Sendable, Equatable {
     var anchor: Double?
     /// Index of the first live entry; entries before it are dropped lazily.
     var start = 0
+    /// Whether the series changed since it was last saved (not persisted, not compared).
+    var unsaved = false
+
+    static func == (a: WindowSeries, b: WindowSeries) -> Bool {
+        a.times[a.start...] == b.times[b.start...] && a.cumulative[a.start...] == b.cumulative[b.start...]
+            && a.ids[a.start...] == b.ids[b.start...] && a.anchor == b.anchor
+    }
 
     var isEmpty: Bool { start >= times.count }
 

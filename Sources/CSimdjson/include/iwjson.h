@@ -55,6 +55,13 @@ int32_t iwj_add_path(iwj_parser *p, const char *path, size_t len);
 /// registered path. Returns IWJ_OK or an IWJ_ERR_* code; see iwj_last_error for detail.
 int32_t iwj_parse(iwj_parser *p, const uint8_t *buf, size_t len);
 
+/// Like iwj_parse, but without copying: the caller guarantees that IWJ_PADDING bytes after
+/// `buf + len` are readable (their content does not matter).
+int32_t iwj_parse_padded(iwj_parser *p, const uint8_t *buf, size_t len);
+
+/// Bytes that must be readable after a line passed to iwj_parse_padded.
+#define IWJ_PADDING 64
+
 /// The detail of the last failed parse (a static string, e.g. simdjson's error text).
 const char *iwj_last_error(const iwj_parser *p);
 
