@@ -11,8 +11,8 @@ public struct EvaluationSettings: Sendable {
     public var allowedLateness: EventTime.Duration = .minutes(5)
     /// Keys each window function tracks at most; events of further keys are counted as overflow.
     public var maxKeysPerWindow = 1_000_000
-    /// Event ids an alert carries at most.
-    public var maxEventIDs = 20
+    /// Event ids an alert carries at most (window series keep the ids of their latest 20 events).
+    public var maxEventIDs = WindowSeries.recentCapacity
     /// Fields whose text is sensitive: alerts show their length, not their content.
     public var redactedFields: Set<String> = ["user_input", "model_output", "tool_results", "input", "output"]
     /// Characters of other string fields kept in alert evidence.
@@ -77,8 +77,9 @@ public struct RuleEngine: Sendable {
         var ids: [String] = []
         for (w, key) in scratchKeys.enumerated() {
             guard let key, let series = state[r][w][key] else { continue }
-            let (_, _, lower, upper) = series.range(at: event.time.micros, window: ruleSet.rules[r].windows[w].window)
-            for i in max(lower, upper - settings.maxEventIDs)..<upper where !ids.contains(series.ids[i]) { ids.append(series.ids[i]) }
+            for id in series.ids(at: event.time.micros, window: ruleSet.rules[r].windows[w].window) where !ids.contains(id) {
+                ids.append(id)
+            }
         }
         return ids
     }

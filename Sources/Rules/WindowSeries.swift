@@ -1,25 +1,27 @@
-/// The events one window function holds for one key: times in order, running sums, event ids.
+/// The events one window function holds for one key: times in order, running sums, and the ids of
+/// the most recent events.
 ///
 /// Entries are sorted by event time; a late event is inserted in place. `cumulative[i]` is the sum
 /// of `value - anchor` over entries `0...i` since the series began, where `anchor` is the first
 /// value ever inserted: sums of offsets keep constant or near-constant data exact (a mean of
 /// 0.1s is 0.1, not 0.10000000000000002, so `> baseline.mean` does not fire on rounding). They are
-/// never rebased, so results do not depend on when old entries were dropped. Memory: one entry
-/// per counted event in the window.
-struct WindowSeries: Sendable, Equatable {
+/// never rebased, so results do not depend on when old entries were dropped.
+///
+/// Memory: 16 bytes per counted event in the window, plus the ids of the
+/// ``WindowSeries/recentCapacity`` latest events (an alert carries no more than that).
+struct WindowSeries: Sendable {
     var times: [Int64] = []
     var cumulative: [Double] = []
-    var ids: [String] = []
+    /// The latest events by time: (time, id), oldest first.
+    var recent: [(time: Int64, id: String)] = []
     var anchor: Double?
     /// Index of the first live entry; entries before it are dropped lazily.
     var start = 0
     /// Whether the series changed since it was last saved (not persisted, not compared).
     var unsaved = false
 
-    static func == (a: WindowSeries, b: WindowSeries) -> Bool {
-        a.times[a.start...] == b.times[b.start...] && a.cumulative[a.start...] == b.cumulative[b.start...]
-            && a.ids[a.start...] == b.ids[b.start...] && a.anchor == b.anchor
-    }
+    /// Event ids kept per series: the most an alert reports.
+    static let recentCapacity = 20
 
     var isEmpty: Bool { start >= times.count }
 
@@ -30,14 +32,18 @@ struct WindowSeries: Sendable, Equatable {
         while i > start, times[i - 1] > time { i -= 1 }
         if i == times.count {
             times.append(time)
-            ids.append(id)
             cumulative.append((cumulative.last ?? 0) + value)
         } else {
             times.insert(time, at: i)
-            ids.insert(id, at: i)
             let before = i > 0 ? cumulative[i - 1] : 0
             cumulative.insert(before + value, at: i)
             for j in (i + 1)..<cumulative.count { cumulative[j] += value }
+        }
+        if recent.count < WindowSeries.recentCapacity || time >= recent[0].time {
+            var k = recent.count
+            while k > 0, recent[k - 1].time > time { k -= 1 }
+            recent.insert((time, id), at: k)
+            if recent.count > WindowSeries.recentCapacity { recent.removeFirst() }
         }
     }
 
@@ -51,13 +57,18 @@ struct WindowSeries: Sendable, Equatable {
         return lo
     }
 
-    /// Entries with time in (t - window, t]: their count, mean and index range.
-    func range(at t: Int64, window: Int64) -> (count: Int, mean: Double, lower: Int, upper: Int) {
+    /// Entries with time in (t - window, t]: their count and mean.
+    func range(at t: Int64, window: Int64) -> (count: Int, mean: Double) {
         let upper = upperBound(t)
         let lower = upperBound(t - window)
-        guard upper > lower else { return (0, 0, lower, upper) }
+        guard upper > lower else { return (0, 0) }
         let offsets = cumulative[upper - 1] - (lower > 0 ? cumulative[lower - 1] : 0)
-        return (upper - lower, (anchor ?? 0) + offsets / Double(upper - lower), lower, upper)
+        return (upper - lower, (anchor ?? 0) + offsets / Double(upper - lower))
+    }
+
+    /// The ids of the recent events with time in (t - window, t], oldest first.
+    func ids(at t: Int64, window: Int64) -> [String] {
+        recent.filter { $0.time > t - window && $0.time <= t }.map(\.id)
     }
 
     /// Drops entries at or before `horizon`; compacts storage when half of it is dead.
@@ -65,24 +76,29 @@ struct WindowSeries: Sendable, Equatable {
         while start < times.count, times[start] <= horizon { start += 1 }
         if start > 32 && start * 2 > times.count {
             times.removeFirst(start)
-            ids.removeFirst(start)
             cumulative.removeFirst(start)
             start = 0
         }
+        if let first = recent.first, first.time <= horizon { recent.removeAll { $0.time <= horizon } }
     }
 
     // MARK: - Persistence
 
     func serialized() -> [UInt8] {
         var out: [UInt8] = []
-        func put(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         let live = times.count - start
+        out.reserveCapacity(24 + live * 16 + recent.count * 32)
+        func put(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         put((anchor ?? 0).bitPattern)
         put(UInt64(live))
         for i in start..<times.count {
             put(UInt64(bitPattern: times[i]))
             put(cumulative[i].bitPattern)
-            let bytes = Array(ids[i].utf8)
+        }
+        put(UInt64(recent.count))
+        for (t, id) in recent {
+            let bytes = Array(id.utf8)
+            put(UInt64(bitPattern: t))
             put(UInt64(bytes.count))
             out.append(contentsOf: bytes)
         }
@@ -102,12 +118,26 @@ struct WindowSeries: Sendable, Equatable {
         }
         guard let a = get(), let n = get(), n < 100_000_000 else { return nil }
         anchor = n > 0 ? Double(bitPattern: a) : nil
+        times.reserveCapacity(Int(n))
+        cumulative.reserveCapacity(Int(n))
         for _ in 0..<n {
-            guard let t = get(), let c = get(), let len = get(), pos + Int(len) <= bytes.count else { return nil }
+            guard let t = get(), let c = get() else { return nil }
             times.append(Int64(bitPattern: t))
             cumulative.append(Double(bitPattern: c))
-            ids.append(String(decoding: bytes[pos..<pos + Int(len)], as: UTF8.self))
+        }
+        guard let r = get(), r <= 1000 else { return nil }
+        for _ in 0..<r {
+            guard let t = get(), let len = get(), pos + Int(len) <= bytes.count else { return nil }
+            recent.append((Int64(bitPattern: t), String(decoding: bytes[pos..<pos + Int(len)], as: UTF8.self)))
             pos += Int(len)
         }
+        guard pos == bytes.count else { return nil }
+    }
+}
+
+extension WindowSeries: Equatable {
+    static func == (a: WindowSeries, b: WindowSeries) -> Bool {
+        a.times[a.start...] == b.times[b.start...] && a.cumulative[a.start...] == b.cumulative[b.start...]
+            && a.anchor == b.anchor && a.recent.map(\.time) == b.recent.map(\.time) && a.recent.map(\.id) == b.recent.map(\.id)
     }
 }
