@@ -14,7 +14,7 @@ public enum RuleLoader {
     ]
     static let ruleKeys: Set<String> = [
         "name", "description", "severity", "condition", "action", "dedup", "recommended_action", "tags", "enabled",
-        "status", "channels",
+        "status", "channels", "tests",
     ]
     static let statuses: Set<String> = ["experimental", "test", "stable", "deprecated"]
 
@@ -111,6 +111,7 @@ public enum RuleLoader {
 
         var table = fields
         var rules: [CompiledRule] = []
+        var tests: [RuleTestCase] = []
         var disabled: [String] = []
         var seen: [String: String] = [:]
         for (file, map) in ruleNodes {
@@ -121,13 +122,16 @@ public enum RuleLoader {
                 } else if ruleDiagnostics.allSatisfy({ $0.level == .warning }) {
                     seen[rule.info.name] = file
                     if map["enabled"]?.bool == false { disabled.append(rule.info.name) } else { rules.append(rule) }
+                    if let t = map["tests"] {
+                        tests += RuleTestCase.parse(t, rule: rule.info.name, file: file, diagnostics: &ruleDiagnostics)
+                    }
                 }
             }
             diagnostics += ruleDiagnostics
         }
         let ok = diagnostics.allSatisfy { $0.level == .warning }
         return RuleLoadResult(ruleSet: ok ? RuleSet(rules: rules, lists: lists, disabled: disabled) : nil,
-                              diagnostics: diagnostics, fields: table)
+                              diagnostics: diagnostics, fields: table, tests: tests)
     }
 
     static func listValue(_ node: Node) -> FieldValue {

@@ -22,6 +22,8 @@ public struct RuleLoadResult: Sendable {
     public var diagnostics: [Diagnostic]
     /// The field table extended with every field the rules reference.
     public var fields: FieldTable
+    /// The examples embedded in the rule files (`tests:`), for `iw-detect rules test`.
+    public var tests: [RuleTestCase] = []
 
     public var errors: [Diagnostic] { diagnostics.filter { $0.level == .error } }
 }

@@ -8,7 +8,7 @@ struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "Check and list detection rules.",
-        subcommands: [Check.self, List.self]
+        subcommands: [Check.self, Test.self, List.self]
     )
 
     struct Check: AsyncParsableCommand {
@@ -27,6 +27,28 @@ struct RulesCommand: AsyncParsableCommand {
                 printErr("\(errors) error(s), \(warnings) warning(s)")
                 throw ExitCode(1)
             }
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run every rule's embedded tests (events in, expected alerts or silence out); exit 1 on a failure.")
+        @Argument(help: "Rule files or directories (default: the configured rules).") var paths: [String] = []
+        @OptionGroup var common: CommonOptions
+        @Flag(help: "Print passing tests too.") var verbose = false
+
+        func run() async throws {
+            let loaded = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: MetricDefinition.defaults, fields: FieldTable())
+            guard loaded.ruleSet != nil else {
+                for d in loaded.diagnostics { print(d.description) }
+                throw ExitCode(1)
+            }
+            let results = RuleTestRunner.run(loaded)
+            for r in results where verbose || !r.passed { print(r.description) }
+            let failed = results.filter { !$0.passed }.count
+            let untested = (loaded.ruleSet?.names ?? []).filter { name in !results.contains { $0.test.rule == name } }
+            if !untested.isEmpty { printErr("rules without tests: \(untested.joined(separator: ", "))") }
+            printErr("\(results.count - failed) passed, \(failed) failed")
+            if failed > 0 { throw ExitCode(1) }
         }
     }
 

@@ -1,0 +1,73 @@
+import Alerts
+import IWDetectCore
+import Ingest
+import Rules
+
+/// The outcome of one embedded rule test.
+public struct RuleTestResult: Sendable {
+    public var test: RuleTestCase
+    public var alerts: Int
+    /// Problems that make the test fail regardless of the count (an event that did not decode).
+    public var problems: [String]
+    public var passed: Bool { problems.isEmpty && alerts == test.expectedAlerts }
+
+    /// `file:line: PASS|FAIL rule: name (expected N alerts, got M)`.
+    public var description: String {
+        let verdict = passed ? "PASS" : "FAIL"
+        var s = "\(test.file):\(test.line): \(verdict) \(test.rule): \(test.name)"
+        if !passed { s += " (expected \(test.expectedAlerts) alert(s), got \(alerts))" }
+        for p in problems { s += "\n    \(p)" }
+        return s
+    }
+}
+
+/// Runs the examples embedded in rule files through the real decoder, evaluator and dedup, one
+/// rule at a time, each test from empty state, with the test's fixed baseline.
+public enum RuleTestRunner {
+    public static func run(_ loaded: RuleLoadResult, metrics: [MetricDefinition] = MetricDefinition.defaults) -> [RuleTestResult] {
+        guard let set = loaded.ruleSet else { return [] }
+        let decoder = JSONLineDecoder(fields: loaded.fields, maxLineBytes: 1 << 20)
+        return loaded.tests.map { test in
+            guard let rule = set.rules.first(where: { $0.info.name == test.rule }) else {
+                return RuleTestResult(test: test, alerts: 0, problems: ["the rule is disabled"])
+            }
+            var engine = RuleEngine(ruleSet: RuleSet(rules: [rule], lists: set.lists))
+            var suppressor = Suppressor()
+            let baseline = FixedSnapshot(metrics: metrics, stats: test.baseline)
+            var alerts = 0
+            var problems: [String] = []
+            var detections: [Detection] = []
+            for (i, line) in test.events.enumerated() {
+                var text = line
+                let decoded = text.withUTF8 { decoder.decode(UnsafeRawBufferPointer($0), origin: Event.Origin(source: test.name, line: Int64(i + 1))) }
+                guard case .event(let event) = decoded else {
+                    if case .reject(let reason, let detail) = decoded { problems.append("event \(i + 1) was rejected: \(reason.rawValue): \(detail)") }
+                    continue
+                }
+                detections.removeAll()
+                engine.evaluate(event, baseline: baseline, into: &detections)
+                for d in detections {
+                    if case .alert = suppressor.decide(d) {
+                        suppressor.opened(d, alertID: "\(i)")
+                        alerts += 1
+                    }
+                }
+            }
+            return RuleTestResult(test: test, alerts: alerts, problems: problems)
+        }
+    }
+}
+
+/// A ready snapshot with fixed numbers, by metric name (or the field a metric reads).
+struct FixedSnapshot: BaselineLookup {
+    var byIndex: [Int: MetricStats] = [:]
+
+    init(metrics: [MetricDefinition], stats: [String: MetricStats]) {
+        for (name, s) in stats {
+            let canonical = fieldAliases[name] ?? name
+            if let m = metrics.firstIndex(where: { $0.name == name || $0.name == canonical || $0.path == canonical }) { byIndex[m] = s }
+        }
+    }
+
+    func stats(metric: Int, for event: Event) -> MetricStats? { byIndex[metric] }
+}
