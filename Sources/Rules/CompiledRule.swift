@@ -50,6 +50,24 @@ struct WindowSpec: Sendable {
         case count
         /// `rolling_mean(metric, window[, key])`: mean of the metric over those events.
         case rollingMean(metric: MetricDefinition, slot: Int)
+        /// `sum(metric, window[, key])`: sum of the metric over those events.
+        case sum(metric: MetricDefinition, slot: Int)
+        /// `max(metric, window[, key])`: largest value of the metric over those events.
+        case max(metric: MetricDefinition, slot: Int)
+        /// `count_distinct(field, key, window)`: distinct values of the field among those events.
+        case countDistinct(slot: Int)
+
+        /// The metric whose value each counted event contributes, if any.
+        var metric: (MetricDefinition, Int)? {
+            switch self {
+            case .rollingMean(let m, let s), .sum(let m, let s), .max(let m, let s): return (m, s)
+            case .count, .countDistinct: return nil
+            }
+        }
+
+        /// Whether entries keep their raw values (for max) or distinct labels.
+        var keepsValues: Bool { if case .max = self { return true }; return false }
+        var keepsLabels: Bool { if case .countDistinct = self { return true }; return false }
     }
 
     var kind: Kind

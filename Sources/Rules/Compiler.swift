@@ -50,7 +50,7 @@ struct Compiler {
     func impliedMetric(_ e: Expr) -> Int? {
         switch e {
         case .name(let n, _): return metricIndex(named: n)
-        case .call(let f, let args, _) where f.lowercased() == "rolling_mean" && !args.isEmpty:
+        case .call(let f, let args, _) where ["rolling_mean", "max"].contains(f.lowercased()) && !args.isEmpty:
             if case .name(let n, _) = args[0] { return metricIndex(named: n) }
             return nil
         case .binary(let op, let a, let b, _) where ["+", "-", "*", "/"].contains(op):
@@ -60,10 +60,12 @@ struct Compiler {
         }
     }
 
+    static let windowFunctions: Set<String> = ["count", "rolling_mean", "sum", "max", "count_distinct"]
+
     static func containsWindow(_ e: Expr) -> Bool {
         switch e {
         case .call(let f, let args, _):
-            return ["count", "rolling_mean"].contains(f.lowercased()) || args.contains(where: containsWindow)
+            return windowFunctions.contains(f.lowercased()) || args.contains(where: containsWindow)
         case .unary(_, let a, _): return containsWindow(a)
         case .binary(_, let a, let b, _): return containsWindow(a) || containsWindow(b)
         case .list(let items, _): return items.contains(where: containsWindow)
@@ -191,23 +193,35 @@ struct Compiler {
             let window = try durationArgument(args[1])
             return addWindow(WindowSpec(kind: .count, keySlot: slot, keyName: keyName, window: window,
                                         signature: "count(\(keyName), \(EventTime.Duration(micros: window)))"))
-        case "rolling_mean":
+        case "rolling_mean", "sum", "max":
             guard args.count == 2 || args.count == 3 else {
-                throw ConditionError(code: "bad_arity", message: "rolling_mean(metric, window[, key]) takes 2 or 3 arguments, got \(args.count)", offset: at)
+                throw ConditionError(code: "bad_arity", message: "\(name)(metric, window[, key]) takes 2 or 3 arguments, got \(args.count)", offset: at)
             }
-            guard case .name(let mname, let mat) = args[0], let m = metricIndex(named: mname) else {
-                throw ConditionError(code: "unknown_metric", message: "rolling_mean needs a metric: one of \(metrics.map(\.name).joined(separator: ", "))", offset: args[0].offset)
+            guard case .name(let mname, _) = args[0], let m = metricIndex(named: mname) else {
+                throw ConditionError(code: "unknown_metric", message: "\(name) needs a metric: one of \(metrics.map(\.name).joined(separator: ", "))", offset: args[0].offset)
             }
-            _ = mat
             let window = try durationArgument(args[1])
             var keySlot: Int? = nil
             var keyName = ""
             if args.count == 3 { (keySlot, keyName) = try keyArgument(args[2]) }
             let slot = fields.slot(for: metrics[m].path)
             noteMetric(m)
-            let sig = "rolling_mean(\(mname), \(EventTime.Duration(micros: window))" + (keySlot == nil ? ")" : ", \(keyName))")
-            return addWindow(WindowSpec(kind: .rollingMean(metric: metrics[m], slot: slot), keySlot: keySlot, keyName: keyName,
-                                        window: window, signature: sig))
+            let kind: WindowSpec.Kind = name == "sum" ? .sum(metric: metrics[m], slot: slot)
+                : name == "max" ? .max(metric: metrics[m], slot: slot) : .rollingMean(metric: metrics[m], slot: slot)
+            let sig = "\(name)(\(mname), \(EventTime.Duration(micros: window))" + (keySlot == nil ? ")" : ", \(keyName))")
+            return addWindow(WindowSpec(kind: kind, keySlot: keySlot, keyName: keyName, window: window, signature: sig))
+        case "count_distinct":
+            guard args.count == 3 else {
+                throw ConditionError(code: "bad_arity", message: "count_distinct(field, key, window) takes 3 arguments, got \(args.count)", offset: at)
+            }
+            guard case .name(let fname, _) = args[0] else {
+                throw ConditionError(code: "bad_argument", message: "count_distinct needs a field name first, e.g. count_distinct(source_ip, user_id, 1h)", offset: args[0].offset)
+            }
+            let fieldSlot = fields.slot(for: canonical(fname))
+            let (keySlot, keyName) = try keyArgument(args[1])
+            let window = try durationArgument(args[2])
+            return addWindow(WindowSpec(kind: .countDistinct(slot: fieldSlot), keySlot: keySlot, keyName: keyName, window: window,
+                                        signature: "count_distinct(\(fname), \(keyName), \(EventTime.Duration(micros: window)))"))
         case "z":
             guard args.count == 1 else {
                 throw ConditionError(code: "bad_arity", message: "z(metric) takes 1 argument, got \(args.count)", offset: at)
@@ -218,7 +232,7 @@ struct Compiler {
             noteMetric(m)
             return .zscore(metric: m, value: try compile(args[0]))
         default:
-            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, rolling_mean, z, baseline", offset: at)
+            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, sum, max, z, baseline", offset: at)
         }
     }
 

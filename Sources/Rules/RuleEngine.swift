@@ -99,11 +99,20 @@ public struct RuleEngine: Sendable {
         }
         scratchKeys[scratchKeys.count - 1] = key
         var value = 0.0
-        if case .rollingMean(let metric, let slot) = spec.kind {
+        if let (metric, slot) = spec.kind.metric {
             guard let v = metric.read(event.values[slot]) else { return .missing }
             value = v
         }
-        let count: Int, mean: Double
+        var label: String?
+        if case .countDistinct(let slot) = spec.kind {
+            switch event.values[slot] {
+            case .string(let s): label = s
+            case .number(let n): label = JSONValue.format(n)
+            case .bool(let b): label = b ? "true" : "false"
+            default: return .missing  // an event without the field is not counted
+            }
+        }
+        let summary: WindowSeries.Summary
         if counted {
             if state[r][w].count >= settings.maxKeysPerWindow, state[r][w][key] == nil { keyOverflow += 1; return .missing }
             let horizon = clock.micros - spec.window - settings.allowedLateness.micros
@@ -111,23 +120,24 @@ public struct RuleEngine: Sendable {
             let id = event.id
             // One in-place access: insert, evict, read the window.
             var firstChange = false
-            (count, mean) = { (series: inout WindowSeries) -> (Int, Double) in
-                series.insert(time: t, value: value, id: id)
+            let keepsValue = spec.kind.keepsValues
+            summary = { (series: inout WindowSeries) -> WindowSeries.Summary in
+                series.insert(time: t, value: value, id: id, keepValue: keepsValue, label: label)
                 series.evict(before: horizon)
                 firstChange = !series.unsaved
                 series.unsaved = true
-                let r = series.range(at: t, window: spec.window)
-                return (r.count, r.mean)
+                return series.range(at: t, window: spec.window)
             }(&state[r][w][key, default: WindowSeries()])
             if firstChange { dirty.insert(DirtyKey(rule: r, fn: w, key: key)) }
         } else {
-            guard let series = state[r][w][key] else { return spec.kind.isCount ? .number(0) : .missing }
-            let range = series.range(at: event.time.micros, window: spec.window)
-            (count, mean) = (range.count, range.mean)
+            summary = state[r][w][key]?.range(at: event.time.micros, window: spec.window) ?? WindowSeries.Summary()
         }
         switch spec.kind {
-        case .count: return .number(Double(count))
-        case .rollingMean: return count > 0 ? .number(mean) : .missing
+        case .count: return .number(Double(summary.count))
+        case .countDistinct: return .number(Double(summary.distinct))
+        case .sum: return .number(summary.sum)
+        case .rollingMean: return summary.count > 0 ? .number(summary.sum / Double(summary.count)) : .missing
+        case .max: return summary.count > 0 ? .number(summary.max) : .missing
         }
     }
 
@@ -319,12 +329,5 @@ public struct RuleEngine: Sendable {
         default:
             return v.json
         }
-    }
-}
-
-extension WindowSpec.Kind {
-    var isCount: Bool {
-        if case .count = self { return true }
-        return false
     }
 }

@@ -95,6 +95,7 @@ struct FixedBaseline: BaselineLookup {
         let back = WindowSeries(serialized: s.serialized())
         #expect(back == s)
         #expect(s.times == [1, 2, 3])
+        #expect(s.range(at: 3, window: 10).count == 3)
         #expect(s.range(at: 3, window: 10).mean == (0.5 + 1.0 + 0.25) / 3)
     }
 }
