@@ -28,8 +28,8 @@ public enum RuleTestRunner {
         guard let set = loaded.ruleSet else { return [] }
         let decoder = JSONLineDecoder(fields: loaded.fields, maxLineBytes: 1 << 20)
         return loaded.tests.map { test in
-            guard let rule = set.rules.first(where: { $0.info.name == test.rule }) else {
-                return RuleTestResult(test: test, alerts: 0, problems: ["the rule is disabled"])
+            guard let rule = (set.rules + set.disabledRules).first(where: { $0.info.name == test.rule }) else {
+                return RuleTestResult(test: test, alerts: 0, problems: ["the rule was not compiled"])
             }
             var engine = RuleEngine(ruleSet: RuleSet(rules: [rule], lists: set.lists))
             var suppressor = Suppressor()

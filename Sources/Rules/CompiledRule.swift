@@ -13,6 +13,7 @@ indirect enum CompiledExpr: @unchecked Sendable {
     /// The value of the rule's window function `i`, computed before the condition is evaluated.
     case window(Int)
     case negate(CompiledExpr)
+    case absolute(CompiledExpr)
     case arith(ArithOp, CompiledExpr, CompiledExpr)
     case compare(CompareOp, CompiledExpr, CompiledExpr)
     case and([CompiledExpr])

@@ -222,6 +222,11 @@ struct Compiler {
             let window = try durationArgument(args[2])
             return addWindow(WindowSpec(kind: .countDistinct(slot: fieldSlot), keySlot: keySlot, keyName: keyName, window: window,
                                         signature: "count_distinct(\(fname), \(keyName), \(EventTime.Duration(micros: window)))"))
+        case "abs":
+            guard args.count == 1 else {
+                throw ConditionError(code: "bad_arity", message: "abs(x) takes 1 argument, got \(args.count)", offset: at)
+            }
+            return .absolute(try compile(args[0]))
         case "z":
             guard args.count == 1 else {
                 throw ConditionError(code: "bad_arity", message: "z(metric) takes 1 argument, got \(args.count)", offset: at)
@@ -232,7 +237,7 @@ struct Compiler {
             noteMetric(m)
             return .zscore(metric: m, value: try compile(args[0]))
         default:
-            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, sum, max, z, baseline", offset: at)
+            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, sum, max, z, abs, baseline", offset: at)
         }
     }
 

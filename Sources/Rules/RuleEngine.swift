@@ -189,6 +189,9 @@ public struct RuleEngine: Sendable {
         case .negate(let a):
             guard let x = eval(a, e, b).number else { return .missing }
             return .number(-x)
+        case .absolute(let a):
+            guard let x = eval(a, e, b).number else { return .missing }
+            return .number(Swift.abs(x))
         case .arith(let op, let l, let r):
             guard let x = eval(l, e, b).number, let y = eval(r, e, b).number else { return .missing }
             switch op {

@@ -112,7 +112,7 @@ public enum RuleLoader {
         var table = fields
         var rules: [CompiledRule] = []
         var tests: [RuleTestCase] = []
-        var disabled: [String] = []
+        var disabled: [CompiledRule] = []
         var seen: [String: String] = [:]
         for (file, map) in ruleNodes {
             var ruleDiagnostics: [Diagnostic] = []
@@ -121,7 +121,7 @@ public enum RuleLoader {
                     ruleDiagnostics.append(at(map["name"]!, file, "duplicate_rule", "rule '\(rule.info.name)' is already defined in \(prev)"))
                 } else if ruleDiagnostics.allSatisfy({ $0.level == .warning }) {
                     seen[rule.info.name] = file
-                    if map["enabled"]?.bool == false { disabled.append(rule.info.name) } else { rules.append(rule) }
+                    if map["enabled"]?.bool == false { disabled.append(rule) } else { rules.append(rule) }
                     if let t = map["tests"] {
                         tests += RuleTestCase.parse(t, rule: rule.info.name, file: file, diagnostics: &ruleDiagnostics)
                     }
@@ -130,7 +130,7 @@ public enum RuleLoader {
             diagnostics += ruleDiagnostics
         }
         let ok = diagnostics.allSatisfy { $0.level == .warning }
-        return RuleLoadResult(ruleSet: ok ? RuleSet(rules: rules, lists: lists, disabled: disabled) : nil,
+        return RuleLoadResult(ruleSet: ok ? RuleSet(rules: rules, lists: lists, disabledRules: disabled) : nil,
                               diagnostics: diagnostics, fields: table, tests: tests)
     }
 
@@ -182,7 +182,7 @@ public enum RuleLoader {
         let tags = stringList(map["tags"], "tags", file, &diagnostics) ?? []
         let channels = stringList(map["channels"], "channels", file, &diagnostics)
 
-        var dedupKey = ["user_id"]
+        var dedupKey: [String]? = nil
         var dedupWindow = EventTime.Duration.minutes(15)
         if let dedup = map["dedup"] {
             if case .mapping(let d) = dedup {
@@ -191,7 +191,7 @@ public enum RuleLoader {
                 }
                 if let k = d["key"] {
                     if case .scalar(let s) = k { dedupKey = s.string.isEmpty ? [] : [s.string] } else {
-                        dedupKey = stringList(k, "dedup.key", file, &diagnostics) ?? dedupKey
+                        dedupKey = stringList(k, "dedup.key", file, &diagnostics)
                     }
                 }
                 if let w = d["window"] {
@@ -236,11 +236,19 @@ public enum RuleLoader {
             diagnostics.append(Diagnostic(error.code, .error, error.message, file: file, line: line, column: column))
             return nil
         }
-        let dedupSlots = dedupKey.map { compiler.fields.slot(for: fieldAliases[$0] ?? $0) }
+        // Without an explicit key, the key follows from the condition: the key of its (first keyed)
+        // window function; none for a global aggregate (one alert for the whole stream, not one per
+        // user who sent the triggering event); user_id for a per-event rule.
+        let key = dedupKey ?? {
+            if compiler.windows.isEmpty { return ["user_id"] }
+            if let keyed = compiler.windows.first(where: { $0.keySlot != nil }) { return [keyed.keyName] }
+            return []
+        }()
+        let dedupSlots = key.map { compiler.fields.slot(for: fieldAliases[$0] ?? $0) }
         fields = compiler.fields
         guard diagnostics.allSatisfy({ $0.level == .warning }) else { return nil }
         let info = RuleInfo(name: name, description: description, severity: severity, action: action,
-                            recommendedAction: recommended, condition: condition, dedupKey: dedupKey,
+                            recommendedAction: recommended, condition: condition, dedupKey: key,
                             dedupWindow: dedupWindow, channels: channels, tags: tags)
         return CompiledRule(info: info, file: file, condition: node, filter: filter, filterGates: filterGates,
                             windows: compiler.windows, evidenceFields: compiler.evidenceFields,

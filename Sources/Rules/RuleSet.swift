@@ -4,14 +4,17 @@ import IWDetectCore
 public struct RuleSet: Sendable {
     public var rules: [CompiledRule]
     public var lists: [String: [FieldValue]]
-    /// Rules present in files but switched off with `enabled: false`.
-    public var disabled: [String]
+    /// Rules present in files but switched off with `enabled: false`: compiled and checked (and
+    /// their embedded tests run), never evaluated on the stream.
+    public var disabledRules: [CompiledRule]
 
-    public init(rules: [CompiledRule] = [], lists: [String: [FieldValue]] = [:], disabled: [String] = []) {
+    public init(rules: [CompiledRule] = [], lists: [String: [FieldValue]] = [:], disabledRules: [CompiledRule] = []) {
         self.rules = rules
         self.lists = lists
-        self.disabled = disabled
+        self.disabledRules = disabledRules
     }
+
+    public var disabled: [String] { disabledRules.map(\.info.name) }
 
     public var names: [String] { rules.map(\.info.name) }
 }

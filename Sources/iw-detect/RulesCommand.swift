@@ -45,7 +45,7 @@ struct RulesCommand: AsyncParsableCommand {
             let results = RuleTestRunner.run(loaded)
             for r in results where verbose || !r.passed { print(r.description) }
             let failed = results.filter { !$0.passed }.count
-            let untested = (loaded.ruleSet?.names ?? []).filter { name in !results.contains { $0.test.rule == name } }
+            let untested = ((loaded.ruleSet?.names ?? []) + (loaded.ruleSet?.disabled ?? [])).filter { name in !results.contains { $0.test.rule == name } }
             if !untested.isEmpty { printErr("rules without tests: \(untested.joined(separator: ", "))") }
             printErr("\(results.count - failed) passed, \(failed) failed")
             if failed > 0 { throw ExitCode(1) }

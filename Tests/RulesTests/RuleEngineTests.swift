@@ -99,3 +99,23 @@ struct FixedBaseline: BaselineLookup {
         #expect(s.range(at: 3, window: 10).mean == (0.5 + 1.0 + 0.25) / 3)
     }
 }
+
+@Suite struct DedupKeyTests {
+    @Test(arguments: [
+        ("output_tokens > 10", ["user_id"]),
+        ("injection_score > 0.7 AND count(session_id, 5m) > 3", ["session_id"]),
+        ("rolling_mean(risk_score, 1h) > 0.5", [String]()),
+        ("rolling_mean(risk_score, 1h) > 0.5 AND count(source_ip, 1m) > 3", ["source_ip"]),
+    ])
+    func theDedupKeyFollowsFromTheConditionWhenNotSet(condition: String, key: [String]) throws {
+        let loaded = RuleLoader.load(sources: [("r.yaml", "- {name: r, severity: low, condition: '\(condition)'}")],
+                                     metrics: MetricDefinition.defaults, fields: FieldTable())
+        #expect(try #require(loaded.ruleSet).rules.first?.info.dedupKey == key)
+    }
+
+    @Test func anExplicitKeyWins() throws {
+        let loaded = RuleLoader.load(sources: [("r.yaml", "- {name: r, severity: low, condition: 'count(session_id, 5m) > 3', dedup: {key: [user_id]}}")],
+                                     metrics: MetricDefinition.defaults, fields: FieldTable())
+        #expect(try #require(loaded.ruleSet).rules.first?.info.dedupKey == ["user_id"])
+    }
+}
