@@ -62,14 +62,16 @@ struct IngestCommand: AsyncParsableCommand {
         do {
             summary = try await engine.ingest(input == "-" ? .standardInput : .file(input))
         } catch {
-            workerTask?.cancel()
+            worker?.stop()
             printErr("iw-detect: \(error)")
             throw ExitCode(1)
         }
         if showProgress { printErrInline("\r\u{1B}[K") }
-        if let worker, let workerTask {
+        if let worker, workerTask != nil {
             let remaining = await worker.drain(timeout: drainTimeout)
-            workerTask.cancel()
+            // Not awaited: a request in flight is bounded by its timeout, and its row stays
+            // pending in the outbox (delivered at least once, by this or a later run).
+            worker.stop()
             if remaining > 0 {
                 printErr("delivery: \(remaining) alert deliveries still pending after \(Int(drainTimeout))s; they stay in the outbox (iw-detect alerts list / redeliver)")
             }

@@ -29,12 +29,19 @@ public struct WebhookSink: AlertSink {
         request.setValue("iw-detect", forHTTPHeaderField: "User-Agent")
         for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
         request.httpBody = Data(alert.json.utf8)
-        let response: URLResponse
-        do {
-            (_, response) = try await URLSession.shared.data(for: request)
-        } catch {
+        // The completion-handler API behind a continuation, not `data(for:)`: cancelling a task
+        // suspended in FoundationNetworking's async API was seen to deadlock (its cancel handler
+        // waits on the session queue while that queue waits on the task). The request's own
+        // timeout bounds the wait instead.
+        let outcome: (URLResponse?, (any Error)?) = await withCheckedContinuation { continuation in
+            URLSession.shared.dataTask(with: request) { _, response, error in
+                continuation.resume(returning: (response, error))
+            }.resume()
+        }
+        if let error = outcome.1 {
             throw SinkError("sink '\(name)': request failed (\(WebhookSink.describe(error)))", isRetryable: true)
         }
+        guard let response = outcome.0 else { throw SinkError("sink '\(name)': no response", isRetryable: true) }
         guard let http = response as? HTTPURLResponse else {
             throw SinkError("sink '\(name)': not an HTTP response", isRetryable: true)
         }
