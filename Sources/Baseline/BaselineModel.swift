@@ -10,6 +10,11 @@ public struct BaselineSettings: Sendable, Hashable {
     public var recomputeEvery: EventTime.Duration = .hours(1)
     /// Whether events that fired a rule or were blocked by a guardrail are kept out of the baseline.
     public var excludeAlerting = true
+    /// The field whose values get baselines of their own (models differ: a long answer from one
+    /// is normal from another); nil for the global baseline only.
+    public var segmentField: String? = "model_id"
+    /// Segments tracked at most; events of further segment values train the global baseline only.
+    public var maxSegments = 1_000
 
     public init() {}
 }
@@ -23,23 +28,32 @@ public struct SnapshotEntry: Sendable, Hashable {
 
 /// The baseline state of the engine: daily buckets in memory, the current snapshot, the schedule.
 ///
-/// The ingest loop calls ``observe(_:trains:)`` per event and ``advance(to:)`` when the stream clock
-/// moves; rules read ``snapshot`` through ``BaselineLookup``. Buckets touched since the last save
-/// are tracked so a batch writes only those.
+/// Buckets are kept per day, per segment (index 0 is the global baseline, which every event
+/// trains) and per metric. The ingest loop calls ``observe(_:trains:)`` per event and
+/// ``advance(to:)`` when the stream clock moves; rules read the snapshot through
+/// ``BaselineLookup``: the event's segment while it is ready, else the global one. Buckets touched
+/// since the last save are tracked so a batch writes only those.
 public struct BaselineModel: BaselineLookup, Sendable {
     public let settings: BaselineSettings
     public let metrics: [MetricDefinition]
     /// The event slot each metric reads.
     public let slots: [Int]
+    let segmentSlot: Int?
 
-    /// Buckets by day, then by metric index.
-    var days: [Int64: [DailyBucket]] = [:]
+    /// Segment names by index; 0 is `""`, the global baseline.
+    public internal(set) var segments: [String] = [""]
+    var segmentIndex: [String: Int] = ["": 0]
+    /// Events whose segment was not tracked because ``BaselineSettings/maxSegments`` was reached.
+    public internal(set) var segmentOverflow: Int64 = 0
+
+    /// Buckets by day, then segment, then metric.
+    var days: [Int64: [[DailyBucket]]] = [:]
     var dirtyDays: Set<Int64> = []
     /// The day most events go to, kept out of `days` while open (see ``open(_:)``).
     var openDay: Int64?
-    var openBuckets: [DailyBucket] = []
-    /// The current snapshot, by metric index.
-    public internal(set) var snapshot: [MetricStats?]
+    var openBuckets: [[DailyBucket]] = []
+    /// The current snapshot, by segment, then metric.
+    public internal(set) var snapshot: [[MetricStats?]]
     public internal(set) var snapshotID: Int64 = 0
     public internal(set) var snapshotWindow: ClosedRange<Int64>?
     var snapshotDirty = false
@@ -54,19 +68,46 @@ public struct BaselineModel: BaselineLookup, Sendable {
         self.settings = settings
         self.metrics = metrics
         self.slots = metrics.map { fields.slot(for: $0.path) }
-        self.snapshot = Array(repeating: nil, count: metrics.count)
+        self.segmentSlot = settings.segmentField.map { fields.slot(for: $0) }
+        self.snapshot = [Array(repeating: nil, count: metrics.count)]
         self.skipped = Array(repeating: 0, count: metrics.count)
     }
 
-    /// Adds an event's metrics to its day's bucket, unless it must not train the baseline.
+    var emptyBuckets: [DailyBucket] { Array(repeating: DailyBucket(), count: metrics.count) }
+
+    /// The index of a segment name, adding it while under the cap.
+    mutating func segment(named name: String) -> Int? {
+        if let s = segmentIndex[name] { return s }
+        guard segments.count < settings.maxSegments + 1 else { return nil }
+        segments.append(name)
+        segmentIndex[name] = segments.count - 1
+        snapshot.append(Array(repeating: nil, count: metrics.count))
+        return segments.count - 1
+    }
+
+    /// The segment name of an event, if it has one.
+    @inline(__always)
+    func segmentName(of event: Event) -> String? {
+        guard let slot = segmentSlot, case .string(let s) = event.values[slot], !s.isEmpty else { return nil }
+        return s
+    }
+
+    /// Adds an event's metrics to its day's global and segment buckets, unless it must not train
+    /// the baseline.
     @inline(__always)
     public mutating func observe(_ event: Event, trains: Bool) {
         guard trains else { excluded += 1; return }
+        var s = 0
+        if let name = segmentName(of: event) {
+            if let index = segment(named: name) { s = index } else { segmentOverflow += 1 }
+        }
         let day = event.time.day
         if day != openDay { open(day) }
+        while openBuckets.count <= s { openBuckets.append(emptyBuckets) }
         for m in 0..<metrics.count {
             if let x = metrics[m].read(event.values[slots[m]]) {
-                openBuckets[m].add(x)
+                openBuckets[0][m].add(x)
+                if s != 0 { openBuckets[s][m].add(x) }
             } else {
                 skipped[m] += 1
             }
@@ -77,7 +118,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// does no hashing. The previous open day goes back.
     mutating func open(_ day: Int64) {
         closeOpenDay()
-        openBuckets = days.removeValue(forKey: day) ?? Array(repeating: DailyBucket(), count: metrics.count)
+        openBuckets = days.removeValue(forKey: day) ?? [emptyBuckets]
         openDay = day
         dirtyDays.insert(day)
     }
@@ -102,34 +143,49 @@ public struct BaselineModel: BaselineLookup, Sendable {
     }
 
     /// Merges the buckets of the last `windowDays` days (ending with the clock's day) into a new
-    /// snapshot, and drops buckets that have left the window.
+    /// snapshot per segment, and drops buckets that have left the window.
     public mutating func recompute(at clock: EventTime) {
         closeOpenDay()
         let end = clock.day
         let start = end - settings.windowDays + 1
-        var merged = Array(repeating: DailyBucket(), count: metrics.count)
+        var merged = Array(repeating: emptyBuckets, count: segments.count)
         for day in days.keys.sorted() where day >= start && day <= end {
-            for m in 0..<metrics.count { merged[m].merge(days[day]![m]) }
+            for (s, buckets) in days[day]!.enumerated() {
+                for m in 0..<metrics.count { merged[s][m].merge(buckets[m]) }
+            }
         }
         snapshotID += 1
         snapshotWindow = start...end
-        snapshot = merged.map { bucket in
-            let s = bucket.stats
-            guard s.count > 0 else { return nil }
-            let clamp = { (x: Double?) in Swift.min(Swift.max(x ?? s.mean, s.min), s.max) }
-            return MetricStats(n: s.count, mean: s.mean, std: s.std,
-                               p95: clamp(bucket.sketch.quantile(0.95)), p99: clamp(bucket.sketch.quantile(0.99)),
-                               min: s.min, max: s.max, snapshotID: snapshotID, ready: s.count >= settings.minSamples)
+        snapshot = merged.enumerated().map { s, buckets in
+            buckets.map { bucket in BaselineModel.stats(bucket, id: snapshotID, minSamples: settings.minSamples, segment: segments[s]) }
         }
         snapshotDirty = true
         // Keep two days of margin for late events before dropping a bucket.
         for day in days.keys where day < start - 2 { days[day] = nil }
     }
 
-    public func stats(metric: Int, for event: Event) -> MetricStats? { snapshot[metric] }
+    static func stats(_ bucket: DailyBucket, id: Int64, minSamples: Int64, segment: String) -> MetricStats? {
+        let s = bucket.stats
+        guard s.count > 0 else { return nil }
+        let clamp = { (x: Double?) in Swift.min(Swift.max(x ?? s.mean, s.min), s.max) }
+        return MetricStats(n: s.count, mean: s.mean, std: s.std,
+                           p95: clamp(bucket.sketch.quantile(0.95)), p99: clamp(bucket.sketch.quantile(0.99)),
+                           min: s.min, max: s.max, snapshotID: id, ready: s.count >= minSamples, segment: segment)
+    }
 
-    /// The snapshot's entries, for `baseline show` and export.
+    /// The event's segment baseline while it is ready, else the global one.
+    public func stats(metric: Int, for event: Event) -> MetricStats? {
+        if let name = segmentName(of: event), let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return st }
+        return snapshot[0][metric]
+    }
+
+    /// The global snapshot of a metric.
+    public func globalStats(metric: Int) -> MetricStats? { snapshot[0][metric] }
+
+    /// The snapshot's entries, global first, for `baseline show` and export.
     public var entries: [SnapshotEntry] {
-        metrics.indices.compactMap { m in snapshot[m].map { SnapshotEntry(metric: metrics[m].name, segment: "", stats: $0) } }
+        segments.indices.flatMap { s in
+            metrics.indices.compactMap { m in snapshot[s][m].map { SnapshotEntry(metric: metrics[m].name, segment: segments[s], stats: $0) } }
+        }
     }
 }

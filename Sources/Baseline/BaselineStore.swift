@@ -28,17 +28,19 @@ public enum BaselineStore {
     /// Restores buckets, the latest snapshot and the schedule.
     public static func load(_ model: inout BaselineModel, from db: Database) throws {
         let index = Dictionary(uniqueKeysWithValues: model.metrics.enumerated().map { ($1.name, $0) })
-        let rows = try db.query("SELECT metric, day, count, mean, m2, min, max, sketch FROM baseline_buckets WHERE segment = ''") { s in
-            (s.text(0), s.int(1), RunningStats(count: s.int(2), mean: s.double(3), m2: s.double(4), min: s.double(5), max: s.double(6)),
-             s.blob(7))
+        let rows = try db.query("SELECT metric, segment, day, count, mean, m2, min, max, sketch FROM baseline_buckets ORDER BY segment, day") { s in
+            (s.text(0), s.text(1), s.int(2),
+             RunningStats(count: s.int(3), mean: s.double(4), m2: s.double(5), min: s.double(6), max: s.double(7)), s.blob(8))
         }
-        for (metric, day, stats, blob) in rows {
-            guard let m = index[metric] else { continue }
+        for (metric, segment, day, stats, blob) in rows {
+            guard let m = index[metric], let seg = model.segment(named: segment) else { continue }
             guard let sketch = DDSketch(serialized: blob) else {
-                throw DatabaseError(code: 0, message: "\(db.path): baseline bucket \(metric)/\(day) has a corrupt sketch")
+                throw DatabaseError(code: 0, message: "\(db.path): baseline bucket \(metric)/\(segment)/\(day) has a corrupt sketch")
             }
-            if model.days[day] == nil { model.days[day] = Array(repeating: DailyBucket(), count: model.metrics.count) }
-            model.days[day]![m] = DailyBucket(stats: stats, sketch: sketch)
+            var buckets = model.days[day] ?? []
+            while buckets.count <= seg { buckets.append(model.emptyBuckets) }
+            buckets[seg][m] = DailyBucket(stats: stats, sketch: sketch)
+            model.days[day] = buckets
         }
         let state = Dictionary(uniqueKeysWithValues: try db.query("SELECT key, value FROM baseline_state") { ($0.text(0), $0.int(1)) })
         model.lastRecomputeSlot = state["last_recompute_slot"] ?? .min
@@ -46,11 +48,13 @@ public enum BaselineStore {
         if let snap = try db.query("SELECT id, window_start_day, window_end_day FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2)) }).first {
             model.snapshotID = snap.0
             model.snapshotWindow = snap.1...snap.2
-            let stats = try db.query("SELECT metric, n, mean, std, p95, p99, min, max, ready FROM baseline_stats WHERE snapshot_id = ? AND segment = ''", [.int(snap.0)]) { s in
-                (s.text(0), MetricStats(n: s.int(1), mean: s.double(2), std: s.double(3), p95: s.double(4), p99: s.double(5),
-                                        min: s.double(6), max: s.double(7), snapshotID: snap.0, ready: s.int(8) != 0))
+            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
+                (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
+                                                   min: s.double(7), max: s.double(8), snapshotID: snap.0, ready: s.int(9) != 0, segment: s.text(1)))
             }
-            for (metric, st) in stats { if let m = index[metric] { model.snapshot[m] = st } }
+            for (metric, segment, st) in stats {
+                if let m = index[metric], let seg = model.segment(named: segment) { model.snapshot[seg][m] = st }
+            }
         }
     }
 
@@ -59,25 +63,20 @@ public enum BaselineStore {
         model.closeOpenDay()
         for day in model.dirtyDays.sorted() {
             guard let buckets = model.days[day] else { continue }
-            for (m, b) in buckets.enumerated() where b.stats.count > 0 {
-                try db.run("""
-                    INSERT INTO baseline_buckets(metric, segment, day, count, mean, m2, min, max, sketch) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(metric, segment, day) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
-                        min=excluded.min, max=excluded.max, sketch=excluded.sketch
-                    """, [.text(model.metrics[m].name), .int(day), .int(b.stats.count), .double(b.stats.mean), .double(b.stats.m2),
-                          .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+            for (seg, metrics) in buckets.enumerated() {
+                for (m, b) in metrics.enumerated() where b.stats.count > 0 {
+                    try db.run("""
+                        INSERT INTO baseline_buckets(metric, segment, day, count, mean, m2, min, max, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(metric, segment, day) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
+                            min=excluded.min, max=excluded.max, sketch=excluded.sketch
+                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(day), .int(b.stats.count), .double(b.stats.mean),
+                              .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+                }
             }
         }
         model.dirtyDays.removeAll()
         if model.snapshotDirty, let window = model.snapshotWindow {
-            try db.run("INSERT OR REPLACE INTO baseline_snapshots(id, window_start_day, window_end_day, computed_at_stream) VALUES (?, ?, ?, ?)",
-                       [.int(model.snapshotID), .int(window.lowerBound), .int(window.upperBound), .text(streamClock.description)])
-            for (m, st) in model.snapshot.enumerated() {
-                guard let st else { continue }
-                try db.run("INSERT OR REPLACE INTO baseline_stats VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [.int(model.snapshotID), .text(model.metrics[m].name), .int(st.n), .double(st.mean), .double(st.std),
-                            .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0)])
-            }
+            try writeSnapshot(model, window: window, computedAt: streamClock.description, to: db)
             // Snapshots older than the window are history nobody reads.
             try db.run("DELETE FROM baseline_snapshots WHERE window_end_day < ?", [.int(window.lowerBound)])
             try db.run("DELETE FROM baseline_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
@@ -85,5 +84,16 @@ public enum BaselineStore {
         }
         try db.run("INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('last_recompute_slot', ?), ('excluded', ?)",
                    [.int(model.lastRecomputeSlot), .int(model.excluded)])
+    }
+
+    static func writeSnapshot(_ model: BaselineModel, window: ClosedRange<Int64>, computedAt: String, to db: Database) throws {
+        try db.run("INSERT OR REPLACE INTO baseline_snapshots(id, window_start_day, window_end_day, computed_at_stream) VALUES (?, ?, ?, ?)",
+                   [.int(model.snapshotID), .int(window.lowerBound), .int(window.upperBound), .text(computedAt)])
+        for e in model.entries {
+            let st = e.stats
+            try db.run("INSERT OR REPLACE INTO baseline_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [.int(model.snapshotID), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
+                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0)])
+        }
     }
 }

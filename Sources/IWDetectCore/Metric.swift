@@ -60,11 +60,13 @@ public struct MetricStats: Sendable, Hashable {
     public var snapshotID: Int64
     /// Whether the baseline has enough samples for conditions to use it.
     public var ready: Bool
+    /// The segment these numbers describe (`""`: the global baseline).
+    public var segment: String
 
     public init(n: Int64, mean: Double, std: Double, p95: Double, p99: Double, min: Double, max: Double,
-                snapshotID: Int64, ready: Bool) {
+                snapshotID: Int64, ready: Bool, segment: String = "") {
         self.n = n; self.mean = mean; self.std = std; self.p95 = p95; self.p99 = p99
-        self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready
+        self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready; self.segment = segment
     }
 }
 

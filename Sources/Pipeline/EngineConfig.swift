@@ -62,6 +62,8 @@ struct ConfigFile: Codable {
         var min_samples: Int64?
         var recompute_every: String?
         var exclude_alerting: Bool?
+        var segment_by: String?
+        var max_segments: Int?
     }
 
     struct DeliverySection: Codable {
@@ -72,7 +74,7 @@ struct ConfigFile: Codable {
 
     static let keys: [String: Set<String>] = [
         "": ["max_line_bytes", "batch_lines", "allowed_lateness", "baseline", "sinks", "routes", "stdout", "delivery"],
-        "baseline": ["window_days", "min_samples", "recompute_every", "exclude_alerting"],
+        "baseline": ["window_days", "min_samples", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
         "delivery": ["max_attempts", "base_backoff_seconds", "max_backoff_seconds"],
         "sinks": ["name", "type", "path", "url", "url_env", "timeout"],
     ]
@@ -107,6 +109,8 @@ extension EngineConfig {
             if let v = b.window_days { baseline.windowDays = v }
             if let v = b.min_samples { baseline.minSamples = v }
             if let v = b.exclude_alerting { baseline.excludeAlerting = v }
+            if let v = b.segment_by { baseline.segmentField = v.isEmpty ? nil : v }
+            if let v = b.max_segments { baseline.maxSegments = max(0, v) }
             if let v = b.recompute_every {
                 guard let d = EventTime.Duration(parsing: v), d.micros > 0 else { throw ConfigError("\(path): baseline.recompute_every '\(v)' is not a duration such as 1h") }
                 baseline.recomputeEvery = d

@@ -301,7 +301,7 @@ public struct RuleEngine: Sendable {
             var fields: [(String, JSONValue)] = [
                 ("snapshot_id", .int(s.snapshotID)), ("n", .int(s.n)), ("mean", .number(s.mean)), ("std", .number(s.std)),
                 ("p95", .number(s.p95)), ("p99", .number(s.p99)), ("min", .number(s.min)), ("max", .number(s.max)),
-                ("ready", .bool(s.ready)),
+                ("ready", .bool(s.ready)), ("segment", .string(s.segment)),
             ]
             if let x = metric.read(e.values[slot]), s.std > 0 { fields.append(("z", .number((x - s.mean) / s.std))) }
             evidence.append(("baseline." + metric.name, .object(fields)))

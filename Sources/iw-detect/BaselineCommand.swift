@@ -21,32 +21,62 @@ struct BaselineCommand: AsyncParsableCommand {
             let engine = try Engine(config: try common.engineConfig())
             let model = engine.baselineModel
             let window = model.snapshotWindow.map { "\(Timestamp.formatDay($0.lowerBound))..\(Timestamp.formatDay($0.upperBound))" } ?? "none"
+            let rows = BaselineRows(model)
             if json {
-                for m in model.metrics.indices {
-                    let s = model.snapshot[m]
-                    print(JSONValue.object([
-                        ("metric", .string(model.metrics[m].name)), ("snapshot_id", .int(model.snapshotID)), ("window", .string(window)),
-                        ("n", .int(s?.n ?? 0)), ("mean", s.map { .number($0.mean) } ?? .null), ("std", s.map { .number($0.std) } ?? .null),
-                        ("p95", s.map { .number($0.p95) } ?? .null), ("p99", s.map { .number($0.p99) } ?? .null),
-                        ("min", s.map { .number($0.min) } ?? .null), ("max", s.map { .number($0.max) } ?? .null),
-                        ("ready", .bool(s?.ready ?? false)), ("why_not_ready", readiness(s, model).map { .string($0) } ?? .null),
-                    ]).serialized())
-                }
+                for r in rows.rows { print(r.json(snapshotID: model.snapshotID, window: window).serialized()) }
                 return
             }
-            print("snapshot \(model.snapshotID), window \(window) (UTC days), min samples \(model.settings.minSamples)")
-            print(pad("metric", 22) + pad("n", 9) + pad("mean", 12) + pad("std", 12) + pad("p95", 12) + pad("p99", 12) + pad("min", 12) + pad("max", 12) + "ready")
-            for m in model.metrics.indices {
-                let s = model.snapshot[m]
-                let cells = s.map { [fmt($0.mean), fmt($0.std), fmt($0.p95), fmt($0.p99), fmt($0.min), fmt($0.max)] } ?? Array(repeating: "-", count: 6)
-                print(pad(model.metrics[m].name, 22) + pad(String(s?.n ?? 0), 9) + cells.map { pad($0, 12) }.joined() + (readiness(s, model) ?? "yes"))
+            print("snapshot \(model.snapshotID), window \(window) (UTC days), min samples \(model.settings.minSamples)" +
+                  (model.settings.segmentField.map { ", segments by \($0)" } ?? ""))
+            print(pad("metric", 22) + pad("segment", 20) + pad("n", 9) + ["mean", "std", "p95", "p99", "min", "max"].map { pad($0, 11) }.joined() + "ready")
+            for r in rows.rows {
+                let cells = r.stats.map { [fmt($0.mean), fmt($0.std), fmt($0.p95), fmt($0.p99), fmt($0.min), fmt($0.max)] } ?? Array(repeating: "-", count: 6)
+                print(pad(r.metric, 22) + pad(r.segment.isEmpty ? "(global)" : r.segment, 20) + pad(String(r.stats?.n ?? 0), 9)
+                      + cells.map { pad($0, 11) }.joined() + (r.whyNotReady ?? "yes"))
             }
             if model.excluded > 0 { print("\(model.excluded) events were kept out of the baseline (they alerted or were blocked)") }
         }
+    }
 
-        func readiness(_ s: MetricStats?, _ model: BaselineModel) -> String? {
-            guard let s else { return "no: no samples in the window" }
-            return s.ready ? nil : "no: \(s.n) samples, needs \(model.settings.minSamples)"
+    /// One row per metric and segment, global first.
+    struct BaselineRows {
+        struct Row {
+            var metric: String
+            var segment: String
+            var stats: MetricStats?
+            var whyNotReady: String?
+
+            func json(snapshotID: Int64, window: String) -> JSONValue {
+                var members: [(String, JSONValue)] = [
+                    ("metric", .string(metric)), ("segment", .string(segment)), ("snapshot_id", .int(snapshotID)),
+                    ("window", .string(window)), ("n", .int(stats?.n ?? 0)),
+                ]
+                for (k, v) in [("mean", stats?.mean), ("std", stats?.std), ("p95", stats?.p95), ("p99", stats?.p99),
+                               ("min", stats?.min), ("max", stats?.max)] {
+                    members.append((k, v.map { JSONValue.number($0) } ?? .null))
+                }
+                members.append(("ready", .bool(whyNotReady == nil)))
+                members.append(("why_not_ready", whyNotReady.map { JSONValue.string($0) } ?? .null))
+                return .object(members)
+            }
+        }
+
+        var rows: [Row] = []
+
+        init(_ model: BaselineModel) {
+            for (s, segment) in model.segments.enumerated() {
+                for (m, metric) in model.metrics.enumerated() {
+                    let st = model.snapshot[s][m]
+                    if s > 0 && st == nil { continue }
+                    let why: String?
+                    if let st {
+                        why = st.ready ? nil : "no: \(st.n) samples, needs \(model.settings.minSamples)" + (s > 0 ? " (the global baseline is used)" : "")
+                    } else {
+                        why = "no: no samples in the window"
+                    }
+                    rows.append(Row(metric: metric.name, segment: segment, stats: st, whyNotReady: why))
+                }
+            }
         }
     }
 
@@ -57,12 +87,12 @@ struct BaselineCommand: AsyncParsableCommand {
         func run() async throws {
             let engine = try Engine(config: try common.engineConfig())
             let (before, after) = try engine.recomputeBaseline()
-            let old = Dictionary(uniqueKeysWithValues: before.map { ($0.metric, $0.stats) })
+            let old = Dictionary(before.map { ($0.metric + "/" + $0.segment, $0.stats) }, uniquingKeysWith: { a, _ in a })
             print("snapshot \(engine.baselineModel.snapshotID) at stream time \(engine.streamClock)")
             for e in after {
-                let o = old[e.metric]
+                let o = old[e.metric + "/" + e.segment]
                 let change = o.map { "n \($0.n)→\(e.stats.n), mean \(fmt($0.mean))→\(fmt(e.stats.mean)), p99 \(fmt($0.p99))→\(fmt(e.stats.p99))" } ?? "new: n \(e.stats.n)"
-                print("  \(e.metric): \(change)")
+                print("  \(e.metric)\(e.segment.isEmpty ? "" : " [\(e.segment)]"): \(change)")
             }
         }
     }

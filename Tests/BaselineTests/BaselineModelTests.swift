@@ -22,16 +22,16 @@ import Testing
         #expect(!sameHour, "still the same hour")
         let nextHour = model.advance(to: EventTime(micros: 3_600_000_000))
         #expect(nextHour)
-        #expect(model.snapshot[m]?.n == 9)
-        #expect(model.snapshot[m]?.ready == false, "9 samples, 10 needed")
+        #expect(model.snapshot[0][m]?.n == 9)
+        #expect(model.snapshot[0][m]?.ready == false, "9 samples, 10 needed")
         model.observe(event(3700, output: 100, fields: fields), trains: true)
         model.observe(event(3800, output: nil, fields: fields), trains: true)
         model.observe(event(3900, output: 1e6, fields: fields), trains: false)
         let later = model.advance(to: EventTime(micros: 7_200_000_000))
         #expect(later)
-        #expect(model.snapshot[m]?.n == 10)
-        #expect(model.snapshot[m]?.ready == true)
-        #expect(model.snapshot[m]?.max == 100, "the excluded event did not train the baseline")
+        #expect(model.snapshot[0][m]?.n == 10)
+        #expect(model.snapshot[0][m]?.ready == true)
+        #expect(model.snapshot[0][m]?.max == 100, "the excluded event did not train the baseline")
         #expect(model.excluded == 1)
         #expect(model.skipped[m] == 1, "a missing value is skipped and counted, never zero")
     }
@@ -47,8 +47,51 @@ import Testing
         model.observe(event(day + 10, output: 10, fields: fields), trains: true)   // day 1
         model.observe(event(2 * day + 10, output: 20, fields: fields), trains: true)  // day 2
         model.recompute(at: EventTime(micros: (2 * day + 20) * 1_000_000))
-        #expect(model.snapshot[m]?.n == 2)
-        #expect(model.snapshot[m]?.max == 20)
+        #expect(model.snapshot[0][m]?.n == 2)
+        #expect(model.snapshot[0][m]?.max == 20)
         #expect(model.snapshotWindow == 1...2)
+    }
+}
+
+@Suite struct BaselineSegmentTests {
+    func event(_ seconds: Int64, model: String?, output: Double, fields: FieldTable) -> Event {
+        var values = Array(repeating: FieldValue.missing, count: fields.count)
+        values[fields.existingSlot(for: "output_tokens")!] = .number(output)
+        if let model { values[FieldTable.modelID] = .string(model) }
+        return Event(time: EventTime(micros: seconds * 1_000_000), values: values, origin: .init(source: "t", line: 1))
+    }
+
+    @Test func aReadySegmentIsUsedAndAnUnreadyOneFallsBackToTheGlobalBaseline() {
+        var fields = FieldTable()
+        var settings = BaselineSettings()
+        settings.minSamples = 50
+        var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
+        let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
+        // A verbose model (answers around 2000 tokens) and a terse one (around 100), few samples of a third.
+        for i in 0..<100 {
+            model.observe(event(Int64(i), model: "verbose", output: 2000 + Double(i % 10), fields: fields), trains: true)
+            model.observe(event(Int64(i), model: "terse", output: 100 + Double(i % 10), fields: fields), trains: true)
+        }
+        for i in 0..<10 { model.observe(event(Int64(i), model: "new", output: 5000, fields: fields), trains: true) }
+        model.recompute(at: EventTime(micros: 200_000_000))
+        let verbose = model.stats(metric: m, for: event(300, model: "verbose", output: 0, fields: fields))
+        let terse = model.stats(metric: m, for: event(300, model: "terse", output: 0, fields: fields))
+        let new = model.stats(metric: m, for: event(300, model: "new", output: 0, fields: fields))
+        let none = model.stats(metric: m, for: event(300, model: nil, output: 0, fields: fields))
+        #expect(verbose?.segment == "verbose" && verbose?.n == 100 && verbose?.max == 2009)
+        #expect(terse?.segment == "terse" && terse?.max == 109)
+        #expect(new?.segment == "" && new?.n == 210, "10 samples are not ready: the global baseline is used")
+        #expect(none?.segment == "" && none?.n == 210)
+        #expect(model.entries.filter { $0.segment == "new" }.first?.stats.ready == false)
+    }
+
+    @Test func segmentsBeyondTheCapTrainOnlyTheGlobalBaseline() {
+        var fields = FieldTable()
+        var settings = BaselineSettings()
+        settings.maxSegments = 2
+        var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
+        for (i, name) in ["a", "b", "c", "a"].enumerated() { model.observe(event(Int64(i), model: name, output: 1, fields: fields), trains: true) }
+        #expect(model.segments == ["", "a", "b"])
+        #expect(model.segmentOverflow == 1)
     }
 }
