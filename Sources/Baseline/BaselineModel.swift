@@ -63,6 +63,9 @@ public struct BaselineModel: BaselineLookup, Sendable {
     public internal(set) var excluded: Int64 = 0
     /// Metric values that were missing or not numeric, by metric index (never zero-filled).
     public private(set) var skipped: [Int64]
+    /// An imported snapshot (`baseline import`), by segment name, then metric: used only where the
+    /// deployment's own baseline is not ready yet. Its stats carry snapshot id 0.
+    public internal(set) var seed: [String: [MetricStats?]] = [:]
 
     public init(settings: BaselineSettings, metrics: [MetricDefinition], fields: inout FieldTable) {
         self.settings = settings
@@ -173,10 +176,15 @@ public struct BaselineModel: BaselineLookup, Sendable {
                            min: s.min, max: s.max, snapshotID: id, ready: s.count >= minSamples, segment: segment)
     }
 
-    /// The event's segment baseline while it is ready, else the global one.
+    /// The event's segment baseline while it is ready, else the global one; where neither is
+    /// ready, an imported seed (segment, then global) stands in.
     public func stats(metric: Int, for event: Event) -> MetricStats? {
-        if let name = segmentName(of: event), let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return st }
-        return snapshot[0][metric]
+        let name = segmentName(of: event)
+        if let name, let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return st }
+        let global = snapshot[0][metric]
+        if global?.ready == true || seed.isEmpty { return global }
+        if let name, let st = seed[name]?[metric] { return st }
+        return seed[""]?[metric] ?? global
     }
 
     /// The global snapshot of a metric.

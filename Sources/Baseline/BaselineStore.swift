@@ -23,6 +23,14 @@ public enum BaselineStore {
             ) WITHOUT ROWID;
             CREATE TABLE baseline_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
             """),
+        Migration("baseline-2-seed", """
+            CREATE TABLE baseline_seed (
+                metric TEXT NOT NULL, segment TEXT NOT NULL,
+                n INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, p95 REAL NOT NULL, p99 REAL NOT NULL,
+                min REAL NOT NULL, max REAL NOT NULL, source TEXT NOT NULL,
+                PRIMARY KEY (metric, segment)
+            ) WITHOUT ROWID;
+            """),
     ]
 
     /// Restores buckets, the latest snapshot and the schedule.
@@ -41,6 +49,13 @@ public enum BaselineStore {
             while buckets.count <= seg { buckets.append(model.emptyBuckets) }
             buckets[seg][m] = DailyBucket(stats: stats, sketch: sketch)
             model.days[day] = buckets
+        }
+        for (metric, segment, st) in try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max FROM baseline_seed", [], { s in
+            (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
+                                               min: s.double(7), max: s.double(8), snapshotID: 0, ready: true, segment: s.text(1)))
+        }) {
+            guard let m = index[metric] else { continue }
+            model.seed[segment, default: Array(repeating: nil, count: model.metrics.count)][m] = st
         }
         let state = Dictionary(uniqueKeysWithValues: try db.query("SELECT key, value FROM baseline_state") { ($0.text(0), $0.int(1)) })
         model.lastRecomputeSlot = state["last_recompute_slot"] ?? .min
@@ -95,5 +110,19 @@ public enum BaselineStore {
                        [.int(model.snapshotID), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
                         .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0)])
         }
+    }
+
+    /// Replaces the seed with `entries` (from an exported snapshot); returns how many were stored.
+    public static func importSeed(_ entries: [SnapshotEntry], source: String, into db: Database) throws -> Int {
+        try db.transaction {
+            try db.run("DELETE FROM baseline_seed")
+            for e in entries {
+                let st = e.stats
+                try db.run("INSERT INTO baseline_seed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [.text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std), .double(st.p95),
+                            .double(st.p99), .double(st.min), .double(st.max), .text(source)])
+            }
+        }
+        return entries.count
     }
 }

@@ -8,7 +8,7 @@ struct BaselineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baseline",
         abstract: "Show or recompute the behavioural baseline.",
-        subcommands: [Show.self, Recompute.self],
+        subcommands: [Show.self, Recompute.self, Export.self, Import.self],
         defaultSubcommand: Show.self
     )
 
@@ -77,6 +77,42 @@ struct BaselineCommand: AsyncParsableCommand {
                     rows.append(Row(metric: metric.name, segment: segment, stats: st, whyNotReady: why))
                 }
             }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write the current snapshot as reviewable JSON (one file per snapshot).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "The directory to write to.") var out = "baselines"
+
+        func run() async throws {
+            let engine = try Engine(config: try common.engineConfig())
+            let model = engine.baselineModel
+            guard model.snapshotID > 0 else { throw CLIError("no snapshot yet: ingest some events or run `iw-detect baseline recompute` first") }
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let path = (out as NSString).appendingPathComponent(SnapshotFile.fileName(model))
+            try Data((SnapshotFile.encode(model).pretty() + "\n").utf8).write(to: URL(fileURLWithPath: path))
+            print(path)
+            printErr("\(model.entries.count) metric/segment baselines of snapshot \(model.snapshotID) written")
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seed the database with an exported snapshot.",
+            discussion: "The seed stands in for baselines that are not ready yet (a new deployment); the deployment's own baselines replace it as soon as they are. Importing again replaces the seed."
+        )
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "A file written by `iw-detect baseline export`.") var file: String
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("\(file): cannot read the file") }
+            let config = try common.engineConfig()
+            let entries: [SnapshotEntry]
+            do { entries = try SnapshotFile.decode(data, file: file, metrics: config.metrics) } catch { throw CLIError(error.description) }
+            let db = try openStateDatabase(config.databasePath)
+            let n = try BaselineStore.importSeed(entries, source: file, into: db)
+            printErr("seeded \(n) metric/segment baselines from \(file); they are used until this deployment's own baselines are ready")
         }
     }
 
