@@ -43,6 +43,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Per-stage benchmarks (decode, baseline update, recompute, rule evaluation); run by scripts/bench.
+        .executableTarget(
+            name: "iw-detect-bench",
+            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules"],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "IWDetectTestSupport", dependencies: ["IWDetectCore"], path: "Tests/IWDetectTestSupport",
                 swiftSettings: swiftSettings),
         .testTarget(name: "IWDetectCoreTests", dependencies: ["IWDetectCore", "IWDetectTestSupport"], swiftSettings: swiftSettings),
