@@ -6,6 +6,9 @@ public struct BaselineSettings: Sendable, Hashable {
     public var windowDays: Int64 = 14
     /// Samples below which a metric's baseline is "not ready" and conditions using it are false.
     public var minSamples: Int64 = 100
+    /// Days with samples below which a baseline is not ready either (one busy hour is not a
+    /// picture of normal). 1 by default, so a new deployment is not blind for a day.
+    public var minDays = 1
     /// Stream time between scheduled recomputes.
     public var recomputeEvery: EventTime.Duration = .hours(1)
     /// Whether events that fired a rule or were blocked by a guardrail are kept out of the baseline.
@@ -152,28 +155,45 @@ public struct BaselineModel: BaselineLookup, Sendable {
         let end = clock.day
         let start = end - settings.windowDays + 1
         var merged = Array(repeating: emptyBuckets, count: segments.count)
+        var daysWithData = Array(repeating: Array(repeating: 0, count: metrics.count), count: segments.count)
         for day in days.keys.sorted() where day >= start && day <= end {
             for (s, buckets) in days[day]!.enumerated() {
-                for m in 0..<metrics.count { merged[s][m].merge(buckets[m]) }
+                for m in 0..<metrics.count where buckets[m].stats.count > 0 {
+                    merged[s][m].merge(buckets[m])
+                    daysWithData[s][m] += 1
+                }
             }
         }
         snapshotID += 1
         snapshotWindow = start...end
         snapshot = merged.enumerated().map { s, buckets in
-            buckets.map { bucket in BaselineModel.stats(bucket, id: snapshotID, minSamples: settings.minSamples, segment: segments[s]) }
+            buckets.enumerated().map { m, bucket in
+                BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], days: daysWithData[s][m])
+            }
         }
         snapshotDirty = true
         // Keep two days of margin for late events before dropping a bucket.
         for day in days.keys where day < start - 2 { days[day] = nil }
     }
 
-    static func stats(_ bucket: DailyBucket, id: Int64, minSamples: Int64, segment: String) -> MetricStats? {
+    static func stats(_ bucket: DailyBucket, id: Int64, settings: BaselineSettings, segment: String, days: Int) -> MetricStats? {
         let s = bucket.stats
         guard s.count > 0 else { return nil }
         let clamp = { (x: Double?) in Swift.min(Swift.max(x ?? s.mean, s.min), s.max) }
         return MetricStats(n: s.count, mean: s.mean, std: s.std,
                            p95: clamp(bucket.sketch.quantile(0.95)), p99: clamp(bucket.sketch.quantile(0.99)),
-                           min: s.min, max: s.max, snapshotID: id, ready: s.count >= minSamples, segment: segment)
+                           min: s.min, max: s.max, snapshotID: id,
+                           ready: s.count >= settings.minSamples && days >= settings.minDays, segment: segment, days: days)
+    }
+
+    /// Why a baseline is not ready, or nil when it is.
+    public func whyNotReady(_ st: MetricStats?) -> String? {
+        guard let st else { return "no samples in the window" }
+        if st.ready { return nil }
+        var needs: [String] = []
+        if st.n < settings.minSamples { needs.append("\(settings.minSamples) samples") }
+        if st.days < settings.minDays { needs.append("\(settings.minDays) days") }
+        return "\(st.n) samples over \(st.days) day(s), needs " + needs.joined(separator: " and ")
     }
 
     /// The event's segment baseline while it is ready, else the global one; where neither is

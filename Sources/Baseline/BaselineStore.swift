@@ -31,6 +31,7 @@ public enum BaselineStore {
                 PRIMARY KEY (metric, segment)
             ) WITHOUT ROWID;
             """),
+        Migration("baseline-3-days", "ALTER TABLE baseline_stats ADD COLUMN days INTEGER NOT NULL DEFAULT 0"),
     ]
 
     /// Restores buckets, the latest snapshot and the schedule.
@@ -63,9 +64,10 @@ public enum BaselineStore {
         if let snap = try db.query("SELECT id, window_start_day, window_end_day FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2)) }).first {
             model.snapshotID = snap.0
             model.snapshotWindow = snap.1...snap.2
-            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
+            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready, days FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
                 (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
-                                                   min: s.double(7), max: s.double(8), snapshotID: snap.0, ready: s.int(9) != 0, segment: s.text(1)))
+                                                   min: s.double(7), max: s.double(8), snapshotID: snap.0, ready: s.int(9) != 0,
+                                                   segment: s.text(1), days: Int(s.int(10))))
             }
             for (metric, segment, st) in stats {
                 if let m = index[metric], let seg = model.segment(named: segment) { model.snapshot[seg][m] = st }
@@ -106,9 +108,9 @@ public enum BaselineStore {
                    [.int(model.snapshotID), .int(window.lowerBound), .int(window.upperBound), .text(computedAt)])
         for e in model.entries {
             let st = e.stats
-            try db.run("INSERT OR REPLACE INTO baseline_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.run("INSERT OR REPLACE INTO baseline_stats(snapshot_id, metric, segment, n, mean, std, p95, p99, min, max, ready, days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [.int(model.snapshotID), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
-                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0)])
+                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0), .int(Int64(st.days))])
         }
     }
 

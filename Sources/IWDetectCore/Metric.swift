@@ -62,11 +62,14 @@ public struct MetricStats: Sendable, Hashable {
     public var ready: Bool
     /// The segment these numbers describe (`""`: the global baseline).
     public var segment: String
+    /// Days of the window that had samples.
+    public var days: Int
 
     public init(n: Int64, mean: Double, std: Double, p95: Double, p99: Double, min: Double, max: Double,
-                snapshotID: Int64, ready: Bool, segment: String = "") {
+                snapshotID: Int64, ready: Bool, segment: String = "", days: Int = 0) {
         self.n = n; self.mean = mean; self.std = std; self.p95 = p95; self.p99 = p99
         self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready; self.segment = segment
+        self.days = days
     }
 }
 

@@ -124,6 +124,7 @@ public final class Engine {
         }
         defer { if case .file = source { close(fd) } }
         let reader = LineReader(fd: fd, maxLineBytes: config.maxLineBytes, offset: start.offset, line: start.line)
+        let skippedAtStart = Dictionary(uniqueKeysWithValues: zip(baseline.metrics.map(\.name), baseline.skipped))
         let sourceName = source.name
         let began = Date()
         var lastProgress = began
@@ -151,6 +152,7 @@ public final class Engine {
         summary.lateEvents = rules.lateEvents
         summary.keyOverflow = rules.keyOverflow
         summary.baselineExcluded = baseline.excluded
+        summary.baselineSkipped = zip(baseline.metrics.map(\.name), baseline.skipped).map { ($0, $1 - skippedAtStart[$0, default: 0]) }
         return summary
     }
 

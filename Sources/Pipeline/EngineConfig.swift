@@ -56,6 +56,7 @@ struct ConfigFile: Codable {
     var routes: [String: [String]]?
     var stdout: Bool?
     var delivery: DeliverySection?
+    var metrics: [MetricSection]?
 
     struct BaselineSection: Codable {
         var window_days: Int64?
@@ -64,6 +65,17 @@ struct ConfigFile: Codable {
         var exclude_alerting: Bool?
         var segment_by: String?
         var max_segments: Int?
+        var min_days: Int?
+    }
+
+    /// A metric declared in the config, besides the defaults.
+    struct MetricSection: Codable {
+        /// The name rules and `baseline show` use.
+        var name: String
+        /// The dotted field path it is read from.
+        var field: String
+        /// `value` (the field's number, the default) or `count` (the length of a list field).
+        var kind: String?
     }
 
     struct DeliverySection: Codable {
@@ -73,8 +85,9 @@ struct ConfigFile: Codable {
     }
 
     static let keys: [String: Set<String>] = [
-        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "baseline", "sinks", "routes", "stdout", "delivery"],
-        "baseline": ["window_days", "min_samples", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
+        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "baseline", "sinks", "routes", "stdout", "delivery", "metrics"],
+        "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
+        "metrics": ["name", "field", "kind"],
         "delivery": ["max_attempts", "base_backoff_seconds", "max_backoff_seconds"],
         "sinks": ["name", "type", "path", "url", "url_env", "timeout"],
     ]
@@ -111,6 +124,7 @@ extension EngineConfig {
             if let v = b.exclude_alerting { baseline.excludeAlerting = v }
             if let v = b.segment_by { baseline.segmentField = v.isEmpty ? nil : v }
             if let v = b.max_segments { baseline.maxSegments = max(0, v) }
+            if let v = b.min_days { baseline.minDays = max(0, v) }
             if let v = b.recompute_every {
                 guard let d = EventTime.Duration(parsing: v), d.micros > 0 else { throw ConfigError("\(path): baseline.recompute_every '\(v)' is not a duration such as 1h") }
                 baseline.recomputeEvery = d
@@ -120,6 +134,14 @@ extension EngineConfig {
             if let v = d.max_attempts { delivery.maxAttempts = v }
             if let v = d.base_backoff_seconds { delivery.baseBackoff = v }
             if let v = d.max_backoff_seconds { delivery.maxBackoff = v }
+        }
+        for m in file.metrics ?? [] {
+            guard !m.name.isEmpty, !m.field.isEmpty else { throw ConfigError("\(path): metrics: each metric needs a name and a field") }
+            guard let kind = MetricDefinition.Kind(rawValue: m.kind ?? "value") else {
+                throw ConfigError("\(path): metric '\(m.name)': kind must be value or count")
+            }
+            guard !metrics.contains(where: { $0.name == m.name }) else { throw ConfigError("\(path): metric '\(m.name)' is defined twice (or is a default metric)") }
+            metrics.append(MetricDefinition(name: m.name, path: m.field, kind: kind))
         }
         if let s = file.sinks { sinks = s }
         if let v = file.stdout { stdout = v }
@@ -178,8 +200,10 @@ enum ConfigFileChecker {
         try check(map, section: "", path: path)
         if let b = map["baseline"], case .mapping(let m) = b { try check(m, section: "baseline", path: path) }
         if let b = map["delivery"], case .mapping(let m) = b { try check(m, section: "delivery", path: path) }
-        if let s = map["sinks"], case .sequence(let seq) = s {
-            for item in seq { if case .mapping(let m) = item { try check(m, section: "sinks", path: path) } }
+        for list in ["sinks", "metrics"] {
+            if let s = map[list], case .sequence(let seq) = s {
+                for item in seq { if case .mapping(let m) = item { try check(m, section: list, path: path) } }
+            }
         }
     }
 

@@ -17,6 +17,8 @@ public struct IngestSummary: Sendable {
     public var lateEvents: Int64 = 0
     public var keyOverflow: Int64 = 0
     public var baselineExcluded: Int64 = 0
+    /// Metric values that were missing or not numeric in this run, by metric (skipped, never zero).
+    public var baselineSkipped: [(String, Int64)] = []
     public var localDeliveryErrors = 0
     public var resumedAtLine: Int64?
     public var seconds: Double = 0
@@ -49,6 +51,10 @@ public struct IngestSummary: Sendable {
         if keyOverflow > 0 { out.append("window key cap reached: \(keyOverflow) events not tracked") }
         if localDeliveryErrors > 0 { out.append("local sink delivery errors: \(localDeliveryErrors) (see iw-detect alerts list)") }
         out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of the baseline so far (alerting or blocked)")
+        let skipped = baselineSkipped.filter { $0.1 > 0 }
+        if !skipped.isEmpty {
+            out.append("  metric values missing or not numeric, skipped (never counted as 0): " + skipped.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+        }
         return out.joined(separator: "\n")
     }
 

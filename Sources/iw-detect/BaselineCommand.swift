@@ -26,7 +26,7 @@ struct BaselineCommand: AsyncParsableCommand {
                 for r in rows.rows { print(r.json(snapshotID: model.snapshotID, window: window).serialized()) }
                 return
             }
-            print("snapshot \(model.snapshotID), window \(window) (UTC days), min samples \(model.settings.minSamples)" +
+            print("snapshot \(model.snapshotID), window \(window) (UTC days), ready at \(model.settings.minSamples) samples over \(model.settings.minDays) day(s)" +
                   (model.settings.segmentField.map { ", segments by \($0)" } ?? ""))
             print(pad("metric", 22) + pad("segment", 20) + pad("n", 9) + ["mean", "std", "p95", "p99", "min", "max"].map { pad($0, 11) }.joined() + "ready")
             for r in rows.rows {
@@ -68,12 +68,7 @@ struct BaselineCommand: AsyncParsableCommand {
                 for (m, metric) in model.metrics.enumerated() {
                     let st = model.snapshot[s][m]
                     if s > 0 && st == nil { continue }
-                    let why: String?
-                    if let st {
-                        why = st.ready ? nil : "no: \(st.n) samples, needs \(model.settings.minSamples)" + (s > 0 ? " (the global baseline is used)" : "")
-                    } else {
-                        why = "no: no samples in the window"
-                    }
+                    let why = model.whyNotReady(st).map { "no: \($0)" + (s > 0 ? " (the global baseline is used)" : "") }
                     rows.append(Row(metric: metric.name, segment: segment, stats: st, whyNotReady: why))
                 }
             }

@@ -17,7 +17,7 @@ struct RulesCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            let result = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: MetricDefinition.defaults, fields: FieldTable())
+            let result = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: try common.engineConfig().metrics, fields: FieldTable())
             for d in result.diagnostics { print(d.description) }
             let errors = result.errors.count
             let warnings = result.diagnostics.count - errors
@@ -37,12 +37,12 @@ struct RulesCommand: AsyncParsableCommand {
         @Flag(help: "Print passing tests too.") var verbose = false
 
         func run() async throws {
-            let loaded = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: MetricDefinition.defaults, fields: FieldTable())
+            let loaded = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: try common.engineConfig().metrics, fields: FieldTable())
             guard loaded.ruleSet != nil else {
                 for d in loaded.diagnostics { print(d.description) }
                 throw ExitCode(1)
             }
-            let results = RuleTestRunner.run(loaded)
+            let results = RuleTestRunner.run(loaded, metrics: try common.engineConfig().metrics)
             for r in results where verbose || !r.passed { print(r.description) }
             let failed = results.filter { !$0.passed }.count
             let untested = ((loaded.ruleSet?.names ?? []) + (loaded.ruleSet?.disabled ?? [])).filter { name in !results.contains { $0.test.rule == name } }
@@ -58,7 +58,7 @@ struct RulesCommand: AsyncParsableCommand {
         @Flag(help: "One JSON object per rule.") var json = false
 
         func run() async throws {
-            let result = RuleLoader.load(paths: common.rulePaths, metrics: MetricDefinition.defaults, fields: FieldTable())
+            let result = RuleLoader.load(paths: common.rulePaths, metrics: try common.engineConfig().metrics, fields: FieldTable())
             guard let set = result.ruleSet else {
                 for d in result.diagnostics { printErr(d.description) }
                 throw ExitCode(1)

@@ -95,3 +95,29 @@ import Testing
         #expect(model.segmentOverflow == 1)
     }
 }
+
+@Suite struct BaselineReadinessTests {
+    @Test func readinessNeedsEnoughSamplesAndEnoughDays() {
+        var fields = FieldTable()
+        var settings = BaselineSettings()
+        settings.minSamples = 10
+        settings.minDays = 2
+        settings.segmentField = nil
+        var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
+        let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
+        func observe(_ seconds: Int64) {
+            var v = Array(repeating: FieldValue.missing, count: fields.count)
+            v[fields.existingSlot(for: "output_tokens")!] = .number(100)
+            model.observe(Event(time: EventTime(micros: seconds * 1_000_000), values: v, origin: .init(source: "t", line: 1)), trains: true)
+        }
+        for i in 0..<50 { observe(Int64(i)) }  // 50 samples, one day
+        model.recompute(at: EventTime(micros: 100_000_000))
+        #expect(model.snapshot[0][m]?.ready == false)
+        #expect(model.whyNotReady(model.snapshot[0][m]) == "50 samples over 1 day(s), needs 2 days")
+        observe(86_400 + 5)  // a second day
+        model.recompute(at: EventTime(micros: 86_500 * 1_000_000))
+        #expect(model.snapshot[0][m]?.ready == true)
+        #expect(model.snapshot[0][m]?.days == 2)
+        #expect(model.whyNotReady(nil) == "no samples in the window")
+    }
+}
