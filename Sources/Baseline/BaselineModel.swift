@@ -59,7 +59,11 @@ public struct BaselineModel: BaselineLookup, Sendable {
     public internal(set) var snapshot: [[MetricStats?]]
     public internal(set) var snapshotID: Int64 = 0
     public internal(set) var snapshotWindow: ClosedRange<Int64>?
-    var snapshotDirty = false
+    /// The stream time of the recompute that made the current snapshot.
+    public internal(set) var snapshotComputedAt: EventTime?
+    /// Snapshots computed since the last save, oldest first: every one is persisted, however
+    /// many recomputes fall within one batch, so the history does not depend on batch size.
+    var unsavedSnapshots: [(id: Int64, window: ClosedRange<Int64>, computedAt: EventTime, entries: [SnapshotEntry])] = []
     /// The stream-time slot (hours since epoch, by default) of the last recompute.
     public internal(set) var lastRecomputeSlot: Int64 = .min
     /// Events kept out of the baseline by the anti-poisoning rule.
@@ -171,7 +175,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
                 BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], days: daysWithData[s][m])
             }
         }
-        snapshotDirty = true
+        snapshotComputedAt = clock
+        unsavedSnapshots.append((snapshotID, start...end, clock, entries))
         // Keep two days of margin for late events before dropping a bucket.
         for day in days.keys where day < start - 2 { days[day] = nil }
     }

@@ -61,9 +61,10 @@ public enum BaselineStore {
         let state = Dictionary(uniqueKeysWithValues: try db.query("SELECT key, value FROM baseline_state") { ($0.text(0), $0.int(1)) })
         model.lastRecomputeSlot = state["last_recompute_slot"] ?? .min
         model.excluded = state["excluded"] ?? 0
-        if let snap = try db.query("SELECT id, window_start_day, window_end_day FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2)) }).first {
+        if let snap = try db.query("SELECT id, window_start_day, window_end_day, computed_at_stream FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2), $0.text(3)) }).first {
             model.snapshotID = snap.0
             model.snapshotWindow = snap.1...snap.2
+            model.snapshotComputedAt = Timestamp.parse(snap.3)
             let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready, days FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
                 (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
                                                    min: s.double(7), max: s.double(8), snapshotID: snap.0, ready: s.int(9) != 0,
@@ -76,7 +77,7 @@ public enum BaselineStore {
     }
 
     /// Writes what changed since the last save; call inside the batch's transaction.
-    public static func save(_ model: inout BaselineModel, to db: Database, streamClock: EventTime) throws {
+    public static func save(_ model: inout BaselineModel, to db: Database) throws {
         model.closeOpenDay()
         for day in model.dirtyDays.sorted() {
             guard let buckets = model.days[day] else { continue }
@@ -92,24 +93,26 @@ public enum BaselineStore {
             }
         }
         model.dirtyDays.removeAll()
-        if model.snapshotDirty, let window = model.snapshotWindow {
-            try writeSnapshot(model, window: window, computedAt: streamClock.description, to: db)
+        for snap in model.unsavedSnapshots {
+            try writeSnapshot(id: snap.id, window: snap.window, computedAt: snap.computedAt.description, entries: snap.entries, to: db)
+        }
+        if let window = model.unsavedSnapshots.last?.window {
             // Snapshots older than the window are history nobody reads.
             try db.run("DELETE FROM baseline_snapshots WHERE window_end_day < ?", [.int(window.lowerBound)])
             try db.run("DELETE FROM baseline_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
-            model.snapshotDirty = false
         }
+        model.unsavedSnapshots.removeAll()
         try db.run("INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('last_recompute_slot', ?), ('excluded', ?)",
                    [.int(model.lastRecomputeSlot), .int(model.excluded)])
     }
 
-    static func writeSnapshot(_ model: BaselineModel, window: ClosedRange<Int64>, computedAt: String, to db: Database) throws {
+    static func writeSnapshot(id: Int64, window: ClosedRange<Int64>, computedAt: String, entries: [SnapshotEntry], to db: Database) throws {
         try db.run("INSERT OR REPLACE INTO baseline_snapshots(id, window_start_day, window_end_day, computed_at_stream) VALUES (?, ?, ?, ?)",
-                   [.int(model.snapshotID), .int(window.lowerBound), .int(window.upperBound), .text(computedAt)])
-        for e in model.entries {
+                   [.int(id), .int(window.lowerBound), .int(window.upperBound), .text(computedAt)])
+        for e in entries {
             let st = e.stats
             try db.run("INSERT OR REPLACE INTO baseline_stats(snapshot_id, metric, segment, n, mean, std, p95, p99, min, max, ready, days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       [.int(model.snapshotID), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
+                       [.int(id), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
                         .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0), .int(Int64(st.days))])
         }
     }

@@ -6,6 +6,8 @@ public struct MetricDefinition: Sendable, Hashable {
         case value
         /// The number of elements of a list-valued field (`tool_call_count` = count of `tool_calls`).
         case count
+        /// The UTF-8 length of a text field (`model_output` size); O(1) on Swift strings.
+        case bytes
     }
 
     /// The metric's name, as rules and `baseline show` refer to it.
@@ -43,6 +45,9 @@ public struct MetricDefinition: Sendable, Hashable {
             case .null: return 0
             default: return nil
             }
+        case .bytes:
+            if case .string(let s) = value { return Double(s.utf8.count) }
+            return nil
         }
     }
 }

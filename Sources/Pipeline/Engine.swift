@@ -218,7 +218,7 @@ public final class Engine {
             for (alert, line) in pendingAlerts {
                 if try !AlertStore.insert(alert, summary: line, into: db) { summary.duplicateAlerts += 1 }
             }
-            try BaselineStore.save(&baseline, to: db, streamClock: rules.clock)
+            try BaselineStore.save(&baseline, to: db)
             try RuleStateStore.save(&rules, to: db)
             try AlertStore.save(&suppressor, to: db)
             if let (key, c) = checkpoint { try IngestStore.save(c, source: key, into: db) }
@@ -237,7 +237,7 @@ public final class Engine {
     public func recomputeBaseline() throws -> (before: [SnapshotEntry], after: [SnapshotEntry]) {
         let before = baseline.entries
         baseline.recompute(at: rules.clock)
-        try db.transaction { try BaselineStore.save(&baseline, to: db, streamClock: rules.clock) }
+        try db.transaction { try BaselineStore.save(&baseline, to: db) }
         return (before, baseline.entries)
     }
 

@@ -74,7 +74,8 @@ struct ConfigFile: Codable {
         var name: String
         /// The dotted field path it is read from.
         var field: String
-        /// `value` (the field's number, the default) or `count` (the length of a list field).
+        /// `value` (the field's number, the default), `count` (the length of a list field) or
+        /// `bytes` (the UTF-8 length of a text field).
         var kind: String?
     }
 
@@ -138,7 +139,7 @@ extension EngineConfig {
         for m in file.metrics ?? [] {
             guard !m.name.isEmpty, !m.field.isEmpty else { throw ConfigError("\(path): metrics: each metric needs a name and a field") }
             guard let kind = MetricDefinition.Kind(rawValue: m.kind ?? "value") else {
-                throw ConfigError("\(path): metric '\(m.name)': kind must be value or count")
+                throw ConfigError("\(path): metric '\(m.name)': kind must be value, count or bytes")
             }
             guard !metrics.contains(where: { $0.name == m.name }) else { throw ConfigError("\(path): metric '\(m.name)' is defined twice (or is a default metric)") }
             metrics.append(MetricDefinition(name: m.name, path: m.field, kind: kind))

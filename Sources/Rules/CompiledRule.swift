@@ -8,6 +8,8 @@ indirect enum CompiledExpr: @unchecked Sendable {
     case field(Int)
     /// The element count of a list-valued slot (`tool_call_count`).
     case listCount(Int)
+    /// A derived metric (count, bytes) read from its slot.
+    case derived(MetricDefinition, Int)
     case baseline(metric: Int, stat: BaselineStat)
     case zscore(metric: Int, value: CompiledExpr)
     /// The value of the rule's window function `i`, computed before the condition is evaluated.
@@ -96,14 +98,14 @@ public final class CompiledRule: Sendable {
     /// filter can skip window work entirely.
     let filterGates: Bool
     let windows: [WindowSpec]
-    /// Fields to report as evidence: (name as written, slot, whether its element count is meant).
-    let evidenceFields: [(String, Int, Bool)]
+    /// Fields to report as evidence: (name as written, slot, the derived metric meant, if any).
+    let evidenceFields: [(String, Int, MetricDefinition?)]
     /// Metrics whose baselines the condition reads: (index, name, slot of its value).
     let evidenceMetrics: [(Int, MetricDefinition, Int)]
     let dedupSlots: [Int]
 
     init(info: RuleInfo, file: String, condition: CompiledExpr, filter: CompiledExpr?, filterGates: Bool,
-         windows: [WindowSpec], evidenceFields: [(String, Int, Bool)], evidenceMetrics: [(Int, MetricDefinition, Int)],
+         windows: [WindowSpec], evidenceFields: [(String, Int, MetricDefinition?)], evidenceMetrics: [(Int, MetricDefinition, Int)],
          dedupSlots: [Int]) {
         self.info = info
         self.file = file

@@ -18,7 +18,7 @@ struct Compiler {
     let metrics: [MetricDefinition]
     let lists: [String: [FieldValue]]
     var windows: [WindowSpec] = []
-    var evidenceFields: [(String, Int, Bool)] = []
+    var evidenceFields: [(String, Int, MetricDefinition?)] = []
     var evidenceMetrics: [(Int, MetricDefinition, Int)] = []
 
     init(fields: FieldTable, metrics: [MetricDefinition], lists: [String: [FieldValue]]) {
@@ -36,8 +36,8 @@ struct Compiler {
         return metrics.firstIndex { $0.name == name || $0.name == path || ($0.kind == .value && $0.path == path) }
     }
 
-    mutating func noteField(_ name: String, _ slot: Int, count: Bool = false) {
-        if !evidenceFields.contains(where: { $0.1 == slot && $0.2 == count }) { evidenceFields.append((name, slot, count)) }
+    mutating func noteField(_ name: String, _ slot: Int, derived: MetricDefinition? = nil) {
+        if !evidenceFields.contains(where: { $0.1 == slot && $0.2 == derived }) { evidenceFields.append((name, slot, derived)) }
     }
 
     mutating func noteMetric(_ m: Int) {
@@ -83,10 +83,10 @@ struct Compiler {
         case .null: return .constant(.null)
         case .list(let items, _): return .constant(.list(try items.map { (item) throws(ConditionError) in try literal(item) }))
         case .name(let n, _):
-            if let m = metricIndex(named: n), metrics[m].kind == .count {
+            if let m = metricIndex(named: n), metrics[m].kind != .value {
                 let slot = fields.slot(for: metrics[m].path)
-                noteField(n, slot, count: true)
-                return .listCount(slot)
+                noteField(n, slot, derived: metrics[m])
+                return metrics[m].kind == .count ? .listCount(slot) : .derived(metrics[m], slot)
             }
             let slot = fields.slot(for: canonical(n))
             noteField(n, slot)

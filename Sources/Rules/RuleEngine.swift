@@ -185,6 +185,8 @@ public struct RuleEngine: Sendable {
         case .zscore(let m, let valueNode):
             guard let s = b.stats(metric: m, for: e), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
             return .number((x - s.mean) / s.std)
+        case .derived(let metric, let slot):
+            return metric.read(e.values[slot]).map { .number($0) } ?? .missing
         case .window(let i): return scratch[i]
         case .negate(let a):
             guard let x = eval(a, e, b).number else { return .missing }
@@ -290,8 +292,12 @@ public struct RuleEngine: Sendable {
 
     func detection<B: BaselineLookup>(_ rule: CompiledRule, _ e: Event, _ b: B, _ windowIDs: [String]) -> Detection {
         var evidence: [(String, JSONValue)] = []
-        for (name, slot, isCount) in rule.evidenceFields {
-            evidence.append((name, isCount ? eval(.listCount(slot), e, b).json : excerpt(name, e.values[slot])))
+        for (name, slot, derived) in rule.evidenceFields {
+            if let derived {
+                evidence.append((name, derived.read(e.values[slot]).map { JSONValue.number($0) } ?? .null))
+            } else {
+                evidence.append((name, excerpt(name, e.values[slot])))
+            }
         }
         for (i, spec) in rule.windows.enumerated() {
             evidence.append((spec.signature, scratch[i].json))

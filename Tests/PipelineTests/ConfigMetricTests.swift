@@ -48,6 +48,33 @@ import Testing
         var config = EngineConfig(databasePath: dir.file("s.db"), rulePaths: [])
         #expect { try config.apply(file: file) } throws: { "\($0)".contains("defined twice") }
         let bad = dir.write("d.yaml", "metrics:\n  - {name: m, field: x, kind: median}\n")
-        #expect { try config.apply(file: bad) } throws: { "\($0)".contains("kind must be value or count") }
+        #expect { try config.apply(file: bad) } throws: { "\($0)".contains("kind must be value, count or bytes") }
+    }
+}
+
+@Suite struct DerivedMetricTests {
+    @Test func aBytesMetricIsBaselinedAndReadableByName() async throws {
+        let dir = TempDir()
+        let configFile = dir.write("config.yaml", """
+            metrics:
+              - {name: output_bytes, field: model_output, kind: bytes}
+            baseline: {min_samples: 10, segment_by: ""}
+            stdout: false
+            """)
+        dir.write("rules/r.yaml", """
+            - name: long_text
+              severity: low
+              condition: output_bytes > baseline.max * 2
+            """)
+        var config = EngineConfig(databasePath: dir.file("state.db"), rulePaths: [dir.file("rules")])
+        try config.apply(file: configFile)
+        var lines = (0..<60).map { logLine(time: at($0 * 120), id: "n\($0)", extra: ["model_output": "\"\(String(repeating: "é", count: 10 + $0 % 5))\""]) }
+        lines.append(logLine(time: at(7300), id: "long", extra: ["model_output": "\"\(String(repeating: "x", count: 100))\""]))
+        try await ingest(lines, dir, config: config)
+        let alerts = try storedAlerts(dir.file("state.db"))
+        #expect(alerts.map { $0["event_id"] as? String } == ["long"])
+        let values = alerts.first?["values"] as? [String: Any]
+        #expect(values?["output_bytes"] as? Double == 100)
+        #expect((values?["baseline.output_bytes"] as? [String: Any])?["max"] as? Double == 28, "é is two bytes: 14 characters are 28")
     }
 }

@@ -33,6 +33,17 @@ import Testing
         let b = try storedAlerts(pieces.file("state.db"))
         #expect(a.count >= 8, "the generated attacks raise alerts")
         #expect(canonical(a) == canonical(b))
+        // The scheduled recomputes happened at the same stream times: identical snapshots, to the bit.
+        let snapshots = { (path: String) throws -> [String] in
+            try Database(path: path).query(
+                "SELECT s.id, s.window_start_day, s.window_end_day, s.computed_at_stream, t.metric, t.segment, t.n, t.mean, t.std, "
+                    + "t.p95, t.p99, t.min, t.max, t.ready, t.days FROM baseline_snapshots s JOIN baseline_stats t ON t.snapshot_id = s.id "
+                    + "ORDER BY s.id, t.metric, t.segment"
+            ) { r in (0..<15).map { r.isNull(Int32($0)) ? "null" : r.text(Int32($0)) }.joined(separator: " ") }
+        }
+        let sa = try snapshots(whole.file("state.db")), sb = try snapshots(pieces.file("state.db"))
+        #expect(sa.count > 50)
+        #expect(sa == sb)
     }
 
     @Test func reingestingTheSameFileResumesAndRepeatsNothing() async throws {
