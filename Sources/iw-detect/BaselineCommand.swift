@@ -7,13 +7,13 @@ import Pipeline
 struct BaselineCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baseline",
-        abstract: "Show or recompute the behavioural baseline.",
+        abstract: "Show, recompute, export and import the behavioural baseline.",
         subcommands: [Show.self, Recompute.self, Export.self, Import.self],
         defaultSubcommand: Show.self
     )
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the current snapshot per metric: n, mean, std, p95, p99, min, max, readiness.")
+        static let configuration = CommandConfiguration(abstract: "Print the current snapshot per metric and segment: n, mean, std, p95, p99, min, max, readiness.")
         @OptionGroup var common: CommonOptions
         @Flag(help: "One JSON object per metric.") var json = false
 

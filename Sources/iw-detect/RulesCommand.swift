@@ -7,7 +7,7 @@ import Rules
 struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
-        abstract: "Check and list detection rules.",
+        abstract: "Check, test and list detection rules.",
         subcommands: [Check.self, Test.self, List.self]
     )
 
