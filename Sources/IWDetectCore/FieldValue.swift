@@ -24,14 +24,6 @@ public enum FieldValue: Sendable, Hashable {
         if case .string(let s) = self { return s }
         return nil
     }
-
-    /// True when the field is absent or null.
-    @inlinable public var isAbsent: Bool {
-        switch self {
-        case .missing, .null: return true
-        default: return false
-        }
-    }
 }
 
 extension FieldValue {

@@ -57,6 +57,10 @@ public final class Engine {
     var suppressor = Suppressor()
     let router: AlertRouter
     let sinks: [any AlertSink]
+    /// The configured sink names, and those that receive every alert (stdout in a zero-config run):
+    /// fixed at start, so routing does not rebuild them per detection.
+    let sinkNames: Set<String>
+    let everywhereSinks: [String]
     let deliverer: Deliverer
     let decoder: JSONLineDecoder
     /// Called with the summary every second or so on long work (for a terminal's progress line).
@@ -79,6 +83,8 @@ public final class Engine {
         fields = loaded.fields
         self.fields = fields
         self.sinks = try config.makeSinks(environment: environment)
+        self.sinkNames = Set(sinks.map(\.name))
+        self.everywhereSinks = sinks.filter { $0.name == "stdout" && (config.stdout ?? config.sinks.isEmpty) }.map(\.name)
         self.router = AlertRouter(routes: config.routes)
         self.deliverer = Deliverer(sinks: sinks, settings: config.delivery)
         self.decoder = JSONLineDecoder(fields: fields, maxLineBytes: config.maxLineBytes)
@@ -93,11 +99,6 @@ public final class Engine {
 
     /// Sinks delivered by the background worker (network sinks).
     public var remoteSinks: [any AlertSink] { sinks.filter { !$0.isLocal } }
-    /// Names of the channels in the default routes that have no sink here.
-    public var unroutedChannels: [String] {
-        let names = Set(sinks.map(\.name))
-        return Array(Set(config.routes.values.flatMap { $0 }).subtracting(names)).sorted()
-    }
 
     // MARK: - Ingest
 
@@ -192,15 +193,13 @@ public final class Engine {
         let blocked = event.values[FieldTable.guardrailAction].string == "block" || event.values[FieldTable.decision].string == "block"
         baseline.observe(event, trains: !(config.baseline.excludeAlerting && (blocked || !detections.isEmpty)))
         guard !detections.isEmpty else { return }
-        let available = Set(sinks.map(\.name))
-        let everywhere = sinks.filter { $0.name == "stdout" && (config.stdout ?? config.sinks.isEmpty) }.map(\.name)
         for d in detections {
             summary.detections += 1
             switch suppressor.decide(d) {
             case .suppress:
                 summary.suppressed[d.rule.name, default: 0] += 1
             case .alert(let suppressedBefore):
-                let channels = router.channels(for: d.rule, available: available, everywhere: everywhere)
+                let channels = router.channels(for: d.rule, available: sinkNames, everywhere: everywhereSinks)
                 let alert = Alert(detection: d, suppressedBefore: suppressedBefore, detectedAt: EventTime(seconds: Date().timeIntervalSince1970), channels: channels)
                 suppressor.opened(d, alertID: alert.id)
                 pendingAlerts.append((alert, AlertSummary.line(d, alertID: alert.id, suppressedBefore: suppressedBefore)))

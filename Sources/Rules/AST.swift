@@ -25,7 +25,3 @@ indirect enum Expr: Sendable, Equatable {
         }
     }
 }
-
-enum EventTimeDurationParser {
-    static func parse(_ text: String) -> Int64? { EventTime.Duration(parsing: text)?.micros }
-}

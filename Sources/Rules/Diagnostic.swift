@@ -23,11 +23,6 @@ public struct Diagnostic: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(file):\(line):\(column): \(level.rawValue): \(message) [\(code)]" }
 }
 
-/// A position inside a condition string, as a character offset; mapped to file coordinates later.
-struct SourceRange: Sendable, Hashable {
-    var offset: Int
-}
-
 /// A condition-level error before it is placed in a file.
 struct ConditionError: Error, Sendable {
     var code: String

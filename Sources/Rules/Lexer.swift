@@ -1,3 +1,5 @@
+import IWDetectCore
+
 /// A token of the condition language.
 struct Token: Sendable, Equatable {
     enum Kind: Sendable, Equatable {
@@ -98,7 +100,7 @@ struct Lexer {
             var end = pos
             while end < chars.count, chars[end].isLetter || chars[end].isNumber { end += 1 }
             let unit = String(chars[pos..<end])
-            guard let d = EventTimeDurationParser.parse(text + unit) else {
+            guard let d = EventTime.Duration(parsing: text + unit)?.micros else {
                 throw ConditionError(code: "bad_duration", message: "'\(text + unit)' is not a duration (use a whole number and s, m, h, d or w: 30s, 5m, 1h, 14d)", offset: start)
             }
             pos = end

@@ -158,9 +158,6 @@ public struct RuleEngine: Sendable {
         }
     }
 
-    /// Keys tracked by all window functions together.
-    public var trackedKeys: Int { state.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
-
     // MARK: - Evaluation
 
     @inline(__always)

@@ -2,13 +2,15 @@ import Baseline
 import IWDetectCore
 import Testing
 
-@Suite struct BaselineModelTests {
-    func event(_ seconds: Int64, output: Double?, fields: FieldTable) -> Event {
-        var values = Array(repeating: FieldValue.missing, count: fields.count)
-        if let output { values[fields.existingSlot(for: "output_tokens")!] = .number(output) }
-        return Event(time: EventTime(micros: seconds * 1_000_000), values: values, origin: .init(source: "t", line: 1))
-    }
+/// An event at `seconds` with an output-token count and optionally a model.
+func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields: FieldTable) -> Event {
+    var values = Array(repeating: FieldValue.missing, count: fields.count)
+    if let output { values[fields.existingSlot(for: "output_tokens")!] = .number(output) }
+    if let model { values[FieldTable.modelID] = .string(model) }
+    return Event(time: EventTime(micros: seconds * 1_000_000), values: values, origin: .init(source: "t", line: 1))
+}
 
+@Suite struct BaselineModelTests {
     @Test func recomputesHourlyInStreamTimeAndReportsReadiness() {
         var fields = FieldTable()
         var settings = BaselineSettings()
@@ -17,16 +19,16 @@ import Testing
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         let first = model.advance(to: EventTime(micros: 0))
         #expect(first)
-        for i in 0..<9 { model.observe(event(Int64(i) * 60, output: 100, fields: fields), trains: true) }
+        for i in 0..<9 { model.observe(outputEvent(Int64(i) * 60, output: 100, fields: fields), trains: true) }
         let sameHour = model.advance(to: EventTime(micros: 3_599_000_000))
         #expect(!sameHour, "still the same hour")
         let nextHour = model.advance(to: EventTime(micros: 3_600_000_000))
         #expect(nextHour)
         #expect(model.snapshot[0][m]?.n == 9)
         #expect(model.snapshot[0][m]?.ready == false, "9 samples, 10 needed")
-        model.observe(event(3700, output: 100, fields: fields), trains: true)
-        model.observe(event(3800, output: nil, fields: fields), trains: true)
-        model.observe(event(3900, output: 1e6, fields: fields), trains: false)
+        model.observe(outputEvent(3700, output: 100, fields: fields), trains: true)
+        model.observe(outputEvent(3800, output: nil, fields: fields), trains: true)
+        model.observe(outputEvent(3900, output: 1e6, fields: fields), trains: false)
         let later = model.advance(to: EventTime(micros: 7_200_000_000))
         #expect(later)
         #expect(model.snapshot[0][m]?.n == 10)
@@ -43,9 +45,9 @@ import Testing
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         let day: Int64 = 86_400
-        model.observe(event(0, output: 1000, fields: fields), trains: true)        // day 0
-        model.observe(event(day + 10, output: 10, fields: fields), trains: true)   // day 1
-        model.observe(event(2 * day + 10, output: 20, fields: fields), trains: true)  // day 2
+        model.observe(outputEvent(0, output: 1000, fields: fields), trains: true)        // day 0
+        model.observe(outputEvent(day + 10, output: 10, fields: fields), trains: true)   // day 1
+        model.observe(outputEvent(2 * day + 10, output: 20, fields: fields), trains: true)  // day 2
         model.recompute(at: EventTime(micros: (2 * day + 20) * 1_000_000))
         #expect(model.snapshot[0][m]?.n == 2)
         #expect(model.snapshot[0][m]?.max == 20)
@@ -54,13 +56,6 @@ import Testing
 }
 
 @Suite struct BaselineSegmentTests {
-    func event(_ seconds: Int64, model: String?, output: Double, fields: FieldTable) -> Event {
-        var values = Array(repeating: FieldValue.missing, count: fields.count)
-        values[fields.existingSlot(for: "output_tokens")!] = .number(output)
-        if let model { values[FieldTable.modelID] = .string(model) }
-        return Event(time: EventTime(micros: seconds * 1_000_000), values: values, origin: .init(source: "t", line: 1))
-    }
-
     @Test func aReadySegmentIsUsedAndAnUnreadyOneFallsBackToTheGlobalBaseline() {
         var fields = FieldTable()
         var settings = BaselineSettings()
@@ -69,15 +64,15 @@ import Testing
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         // A verbose model (answers around 2000 tokens) and a terse one (around 100), few samples of a third.
         for i in 0..<100 {
-            model.observe(event(Int64(i), model: "verbose", output: 2000 + Double(i % 10), fields: fields), trains: true)
-            model.observe(event(Int64(i), model: "terse", output: 100 + Double(i % 10), fields: fields), trains: true)
+            model.observe(outputEvent(Int64(i), output: 2000 + Double(i % 10), model: "verbose", fields: fields), trains: true)
+            model.observe(outputEvent(Int64(i), output: 100 + Double(i % 10), model: "terse", fields: fields), trains: true)
         }
-        for i in 0..<10 { model.observe(event(Int64(i), model: "new", output: 5000, fields: fields), trains: true) }
+        for i in 0..<10 { model.observe(outputEvent(Int64(i), output: 5000, model: "new", fields: fields), trains: true) }
         model.recompute(at: EventTime(micros: 200_000_000))
-        let verbose = model.stats(metric: m, for: event(300, model: "verbose", output: 0, fields: fields))
-        let terse = model.stats(metric: m, for: event(300, model: "terse", output: 0, fields: fields))
-        let new = model.stats(metric: m, for: event(300, model: "new", output: 0, fields: fields))
-        let none = model.stats(metric: m, for: event(300, model: nil, output: 0, fields: fields))
+        let verbose = model.stats(metric: m, for: outputEvent(300, output: 0, model: "verbose", fields: fields))
+        let terse = model.stats(metric: m, for: outputEvent(300, output: 0, model: "terse", fields: fields))
+        let new = model.stats(metric: m, for: outputEvent(300, output: 0, model: "new", fields: fields))
+        let none = model.stats(metric: m, for: outputEvent(300, output: 0, model: nil, fields: fields))
         #expect(verbose?.segment == "verbose" && verbose?.n == 100 && verbose?.max == 2009)
         #expect(terse?.segment == "terse" && terse?.max == 109)
         #expect(new?.segment == "" && new?.n == 210, "10 samples are not ready: the global baseline is used")
@@ -90,7 +85,7 @@ import Testing
         var settings = BaselineSettings()
         settings.maxSegments = 2
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
-        for (i, name) in ["a", "b", "c", "a"].enumerated() { model.observe(event(Int64(i), model: name, output: 1, fields: fields), trains: true) }
+        for (i, name) in ["a", "b", "c", "a"].enumerated() { model.observe(outputEvent(Int64(i), output: 1, model: name, fields: fields), trains: true) }
         #expect(model.segments == ["", "a", "b"])
         #expect(model.segmentOverflow == 1)
     }
@@ -105,11 +100,7 @@ import Testing
         settings.segmentField = nil
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
-        func observe(_ seconds: Int64) {
-            var v = Array(repeating: FieldValue.missing, count: fields.count)
-            v[fields.existingSlot(for: "output_tokens")!] = .number(100)
-            model.observe(Event(time: EventTime(micros: seconds * 1_000_000), values: v, origin: .init(source: "t", line: 1)), trains: true)
-        }
+        func observe(_ seconds: Int64) { model.observe(outputEvent(seconds, output: 100, fields: fields), trains: true) }
         for i in 0..<50 { observe(Int64(i)) }  // 50 samples, one day
         model.recompute(at: EventTime(micros: 100_000_000))
         #expect(model.snapshot[0][m]?.ready == false)
