@@ -60,6 +60,7 @@ public struct Suppressor: Sendable {
 
     /// Forgets groups whose window closed more than ``retention`` before `clock`.
     public mutating func sweep(clock: EventTime) {
+        guard !clock.isUnset else { return }
         for (k, e) in entries where clock.micros - e.windowEnd > Suppressor.retention.micros {
             entries[k] = nil
             dirty.insert(k)

@@ -5,6 +5,10 @@ public struct EventTime: Sendable, Hashable, Comparable, CustomStringConvertible
     public var micros: Int64
 
     @inlinable public init(micros: Int64) { self.micros = micros }
+    /// The clock of a stream that has seen no event yet: earlier than every event time. Never do
+    /// arithmetic on it (it is `Int64.min`); test for it first.
+    public static let unset = EventTime(micros: .min)
+    public var isUnset: Bool { micros == Int64.min }
     public init(seconds: Double) { self.micros = Int64((seconds * 1_000_000).rounded()) }
 
     @inlinable public static func < (a: EventTime, b: EventTime) -> Bool { a.micros < b.micros }

@@ -71,13 +71,18 @@ public enum Timestamp {
     }
 
     /// Interprets a JSON number as Unix time: seconds, or milliseconds above 1e11.
+    /// Times at or after 10000-01-01 (milliseconds) are out of range, as in RFC 3339.
     public static func fromEpoch(_ value: Double) -> EventTime? {
-        guard value.isFinite, value >= 0 else { return nil }
+        guard value.isFinite, value >= 0, value < maxEpochMillis else { return nil }
         return value > 1e11 ? EventTime(micros: Int64((value * 1000).rounded())) : EventTime(seconds: value)
     }
 
-    /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    /// 10000-01-01T00:00:00Z in Unix milliseconds: the end of what RFC 3339 can write.
+    static let maxEpochMillis = 253_402_300_800_000.0
+
+    /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ`; the clock of a stream without events as `unset`.
     public static func format(_ t: EventTime) -> String {
+        if t.isUnset { return "unset" }
         let micros = t.micros
         let secs = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let millis = Int((micros - secs * 1_000_000) / 1000)

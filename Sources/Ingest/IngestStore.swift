@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import IWDetectCore
 
 /// Rejected lines and source checkpoints in the state database.
@@ -63,6 +68,32 @@ public enum IngestStore {
         try db.query("SELECT offset, line, fingerprint FROM checkpoints WHERE source = ?", [.text(source)]) {
             Checkpoint(offset: $0.int(0), line: $0.int(1), fingerprint: $0.text(2))
         }.first
+    }
+
+    /// Checkpoint keys of files start with this, followed by the file's resolved path.
+    public static let filePrefix = "file:"
+
+    /// The checkpoint key of a file: its absolute path with symbolic links resolved, so every
+    /// spelling of one file shares a checkpoint.
+    public static func fileKey(_ path: String) -> String { filePrefix + resolvedPath(path) }
+
+    /// `path` made absolute, with `.`, `..` and symbolic links resolved (as far as it exists).
+    public static func resolvedPath(_ path: String) -> String {
+        if let p = realpath(path, nil) {
+            defer { free(p) }
+            return String(cString: p)
+        }
+        if path.hasPrefix("/") { return path }
+        guard let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        return String(cString: cwd) + "/" + path
+    }
+
+    /// Every file checkpoint, by key.
+    public static func fileCheckpoints(_ db: Database) throws -> [(String, Checkpoint)] {
+        try db.query("SELECT source, offset, line, fingerprint FROM checkpoints WHERE source LIKE 'file:%' ORDER BY updated_at DESC") {
+            ($0.text(0), Checkpoint(offset: $0.int(1), line: $0.int(2), fingerprint: $0.text(3)))
+        }
     }
 
     public static func save(_ c: Checkpoint, source: String, into db: Database) throws {

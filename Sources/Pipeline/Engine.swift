@@ -103,7 +103,9 @@ public final class Engine {
     // MARK: - Ingest
 
     /// Reads `source` to its end (or, for a live pipe, until it closes), committing as it goes.
-    public func ingest(_ source: InputSource) async throws -> IngestSummary {
+    /// - Parameter reingest: read a file from its first line even when it, or a file with the same
+    ///   first bytes under another path, was ingested before.
+    public func ingest(_ source: InputSource, reingest: Bool = false) async throws -> IngestSummary {
         let fd: Int32
         var checkpointKey: String?
         var start = IngestStore.Checkpoint(offset: 0, line: 1, fingerprint: "")
@@ -113,14 +115,10 @@ public final class Engine {
         case .file(let path):
             fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw IngestError.open(path: path, errno: errno) }
-            let key = "file:" + (URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path)
+            let key = IngestStore.fileKey(path)
             checkpointKey = key
-            let fp = fingerprint(fd)
-            start.fingerprint = fp
-            if let saved = try IngestStore.checkpoint(db, source: key), saved.fingerprint == fp, saved.offset <= fileSize(fd) {
-                start = saved
-                if saved.offset > 0 { summary.resumedAtLine = saved.line }
-            }
+            start = try resumePoint(fd, key: key, reingest: reingest)
+            if start.offset > 0 { summary.resumedAtLine = start.line }
             lseek(fd, off_t(start.offset), SEEK_SET)
         }
         defer { if case .file = source { close(fd) } }
@@ -234,6 +232,9 @@ public final class Engine {
 
     /// Recomputes the baseline snapshot now (at the stored stream clock) and saves it.
     public func recomputeBaseline() throws -> (before: [SnapshotEntry], after: [SnapshotEntry]) {
+        guard !rules.clock.isUnset else {
+            throw ConfigError("\(config.databasePath): no event has been ingested yet, so there is no stream time to recompute the baseline at")
+        }
         let before = baseline.entries
         baseline.recompute(at: rules.clock)
         try db.transaction { try BaselineStore.save(&baseline, to: db) }
@@ -243,12 +244,27 @@ public final class Engine {
     public var baselineModel: BaselineModel { baseline }
     public var streamClock: EventTime { rules.clock }
 
-    func fingerprint(_ fd: Int32) -> String {
-        var buf = [UInt8](repeating: 0, count: 1024)
-        let n = pread(fd, &buf, 1024, 0)
-        var h = StableHash()
-        h.combine(String(decoding: buf.prefix(max(n, 0)), as: UTF8.self))
-        return h.hex
+    /// Where to start reading the open file `fd`: its own checkpoint while the file still starts
+    /// with the bytes it had then; else the checkpoint of another path whose file started with the
+    /// same bytes (a renamed or copied file, whose events must not train the baseline twice);
+    /// else the beginning. The returned fingerprint is the file's as it is now.
+    func resumePoint(_ fd: Int32, key: String, reingest: Bool) throws -> IngestStore.Checkpoint {
+        let size = fileSize(fd)
+        let now = FileFingerprint(fd: fd).stored
+        let fresh = IngestStore.Checkpoint(offset: 0, line: 1, fingerprint: now)
+        if reingest { return fresh }
+        func usable(_ c: IngestStore.Checkpoint) -> Bool {
+            c.offset <= size && (FileFingerprint(stored: c.fingerprint)?.matches(fd: fd) ?? false)
+        }
+        if let saved = try IngestStore.checkpoint(db, source: key) {
+            if usable(saved) { return IngestStore.Checkpoint(offset: saved.offset, line: saved.line, fingerprint: now) }
+            summary.replacedFile = true
+        }
+        for (other, c) in try IngestStore.fileCheckpoints(db) where other != key && c.line > 1 && usable(c) {
+            summary.sameContentAs = (String(other.dropFirst(IngestStore.filePrefix.count)), c.line)
+            return IngestStore.Checkpoint(offset: c.offset, line: c.line, fingerprint: now)
+        }
+        return fresh
     }
 
     func fileSize(_ fd: Int32) -> Int64 {

@@ -21,6 +21,11 @@ public struct IngestSummary: Sendable {
     public var baselineSkipped: [(String, Int64)] = []
     public var localDeliveryErrors = 0
     public var resumedAtLine: Int64?
+    /// A file with the same first bytes that was ingested before under another path, and the line
+    /// this ingest resumed at because of it.
+    public var sameContentAs: (path: String, line: Int64)?
+    /// The file's checkpoint was for other content (the file was replaced): it was read from the start.
+    public var replacedFile = false
     public var seconds: Double = 0
     public var bytes: Int64 = 0
 
@@ -31,7 +36,13 @@ public struct IngestSummary: Sendable {
     public func text(source: String) -> String {
         var out: [String] = []
         let rate = seconds > 0 ? Double(linesRead) / seconds : 0
-        if let resumedAtLine { out.append("resumed \(source) at line \(resumedAtLine) (already ingested before it)") }
+        if let (other, line) = sameContentAs {
+            out.append("warning: \(source) starts with the same bytes as \(other), which was ingested up to line \(line - 1); " +
+                       "resumed at line \(line) so no event is counted twice (use --reingest to read it from the start)")
+        } else if let resumedAtLine {
+            out.append("resumed \(source) at line \(resumedAtLine) (already ingested before it)")
+        }
+        if replacedFile { out.append("\(source) no longer starts with the bytes ingested before: read from the start as a new file") }
         out.append("\(source): \(linesRead) lines read, \(accepted) accepted, \(rejectedTotal) rejected" +
                    (blankLines > 0 ? ", \(blankLines) blank" : "") +
                    String(format: " in %.2fs (%.0f lines/s)", seconds, rate))

@@ -32,7 +32,7 @@ public struct RuleEngine: Sendable {
     /// Keys whose series changed since the last save: (rule, function, key).
     var dirty: Set<DirtyKey> = []
     /// The largest event time seen (the stream clock).
-    public internal(set) var clock = EventTime(micros: .min)
+    public internal(set) var clock = EventTime.unset
     /// Events older than the allowed lateness, which windows did not count.
     public internal(set) var lateEvents: Int64 = 0
     /// Events whose window key could not be tracked because the key cap was reached.
@@ -143,6 +143,9 @@ public struct RuleEngine: Sendable {
 
     /// Drops window entries that can no longer matter and keys left empty.
     public mutating func sweep() {
+        // No event has set the stream clock yet (a fresh database and a batch of rejects only):
+        // there is nothing to evict, and the horizon below would overflow.
+        guard !clock.isUnset else { return }
         for r in state.indices {
             for w in state[r].indices {
                 let spec = ruleSet.rules[r].windows[w]

@@ -29,6 +29,9 @@ struct IngestCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait at the end for network sinks to deliver (default 30).", valueName: "seconds"))
     var drainTimeout: Double = 30
 
+    @Flag(help: "Read the file from its first line even when it, or a file with the same first KiB under another path, was ingested before (its events are counted again).")
+    var reingest = false
+
     @Flag(help: "Print the summary as JSON on standard error.")
     var jsonSummary = false
 
@@ -60,7 +63,7 @@ struct IngestCommand: AsyncParsableCommand {
         let workerTask = worker.map { w in Task { await w.run() } }
         let summary: IngestSummary
         do {
-            summary = try await engine.ingest(input == "-" ? .standardInput : .file(input))
+            summary = try await engine.ingest(input == "-" ? .standardInput : .file(input), reingest: reingest)
         } catch {
             worker?.stop()
             printErr("iw-detect: \(error)")
