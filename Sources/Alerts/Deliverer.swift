@@ -27,10 +27,40 @@ public struct Deliverer: Sendable {
         public var failed = 0
         public var dead = 0
         public var errors: [String] = []
+        /// Outbox rows read (delivered, failed or dead, or skipped for an unknown sink).
+        public var rows = 0
         public init() {}
     }
 
-    /// Delivers every due pending row of the sinks `local` selects. Wall-clock seconds `now`.
+    /// Rows read per page of a delivery pass.
+    public static let pageSize = 1000
+
+    /// Delivers every due pending row of the local sinks (stdout, files), page after page, until
+    /// none is due: every alert committed so far is written before this returns, whatever the
+    /// count. A row whose write failed is rescheduled (or dead-lettered) and not retried in this
+    /// call, so it always ends. Each page's outbox updates are one transaction.
+    public func deliverLocal(_ db: Database, now: Double) async throws -> Pass {
+        var total = Pass()
+        while true {
+            try db.execute("BEGIN IMMEDIATE")
+            let page: Pass
+            do {
+                page = try await deliverDue(db, local: true, now: now)
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
+            total.delivered += page.delivered
+            total.failed += page.failed
+            total.dead += page.dead
+            total.errors += page.errors
+            if page.rows < Deliverer.pageSize { return total }
+        }
+    }
+
+    /// Delivers one page (at most ``pageSize`` rows, oldest alert first) of the due pending rows
+    /// of the sinks `local` selects. Wall-clock seconds `now`.
     public func deliverDue(_ db: Database, local: Bool, now: Double) async throws -> Pass {
         let names = sinks.values.filter { $0.isLocal == local }.map(\.name).sorted()
         var pass = Pass()
@@ -40,8 +70,9 @@ public struct Deliverer: Sendable {
             SELECT o.sink, o.attempts, \(StoredAlert.columns.split(separator: ",").map { "a." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
             FROM outbox o JOIN alerts a ON a.id = o.alert_id
             WHERE o.status = 'pending' AND o.next_attempt_at <= ? AND o.sink IN (\(placeholders))
-            ORDER BY a.seq LIMIT 1000
+            ORDER BY a.seq LIMIT \(Deliverer.pageSize)
             """, [.int(Int64(now * 1000))] + names.map { .text($0) }) { ($0.text(0), $0.int(1), StoredAlert($0, offset: 2)) }
+        pass.rows = rows.count
         for (sinkName, attempts, alert) in rows {
             guard let sink = sinks[sinkName] else { continue }
             let failure: SinkError?

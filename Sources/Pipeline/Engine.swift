@@ -224,7 +224,7 @@ public final class Engine {
         let hadAlerts = !pendingAlerts.isEmpty
         pendingAlerts.removeAll(keepingCapacity: true)
         if hadAlerts || summary.commits == 0 {
-            let pass = try await deliverer.deliverDue(db, local: true, now: Date().timeIntervalSince1970)
+            let pass = try await deliverer.deliverLocal(db, now: Date().timeIntervalSince1970)
             summary.localDeliveryErrors += pass.failed + pass.dead
         }
         summary.commits += 1
