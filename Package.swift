@@ -28,7 +28,10 @@ let package = Package(
         .target(name: "IWDetectCore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Ingest", dependencies: ["IWDetectCore", "CSimdjson"], swiftSettings: swiftSettings),
         .target(name: "Baseline", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
-        .target(name: "Rules", dependencies: ["IWDetectCore", "Yams"], swiftSettings: swiftSettings),
+        .target(name: "Rules", dependencies: ["IWDetectCore", "Yams"], swiftSettings: swiftSettings, plugins: ["EmbedRules"]),
+        // Compiles rules/ into the Rules module (BundledRuleFiles), so the binary carries its rules.
+        .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["embed-rules"]),
+        .executableTarget(name: "embed-rules", swiftSettings: swiftSettings),
         .target(name: "Alerts", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
         .target(
             name: "Pipeline",

@@ -19,14 +19,21 @@ public enum RuleLoader {
     static let statuses: Set<String> = ["experimental", "test", "stable", "deprecated"]
 
     /// Loads every `.yaml`/`.yml` file under `paths` (directories are searched recursively, in
-    /// sorted order).
+    /// sorted order); the path ``BundledRuleFiles/path`` stands for the rules built into the binary.
     public static func load(paths: [String], metrics: [MetricDefinition], fields: FieldTable) -> RuleLoadResult {
         var files: [String] = []
         var diagnostics: [Diagnostic] = []
+        var sources: [(String, String)] = []
         for path in paths {
+            if path == BundledRuleFiles.path {
+                sources += BundledRuleFiles.sources
+                continue
+            }
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-                diagnostics.append(Diagnostic("missing_path", .error, "no such file or directory", file: path, line: 0, column: 0))
+                diagnostics.append(Diagnostic("missing_path", .error,
+                                              "no such file or directory; name rule files or folders with --rules PATH or IW_DETECT_RULES, or use the rules built into iw-detect (\(BundledRuleFiles.path))",
+                                              file: path, line: 0, column: 0))
                 continue
             }
             if isDir.boolValue {
@@ -39,7 +46,6 @@ public enum RuleLoader {
                 files.append(path)
             }
         }
-        var sources: [(String, String)] = []
         for file in files {
             guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
                 diagnostics.append(Diagnostic("unreadable_file", .error, "cannot read the file as UTF-8 text", file: file, line: 0, column: 0))

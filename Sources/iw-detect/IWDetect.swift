@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Rules
 
 @main
 struct IWDetect: AsyncParsableCommand {
@@ -55,30 +56,25 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Finds the rules that ship with iw-detect.
+/// Finds the rules that ship with iw-detect: the copy an install put beside the binary
+/// (`PREFIX/share/iw-detect/rules`, found from the executable's real path, so operators can read
+/// and edit it), else the copy built into the binary.
 enum BundledRules {
     static func directory() -> String {
-        let fm = FileManager.default
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let exeDir = exe.deletingLastPathComponent()
-        var candidates = [
-            exeDir.appendingPathComponent("../share/iw-detect/rules").standardized.path,
-        ]
-        // A build inside the checkout: .build/<config>/iw-detect → the checkout's rules/.
-        var dir = exeDir
-        for _ in 0..<6 {
-            candidates.append(dir.appendingPathComponent("rules").path)
-            dir = dir.deletingLastPathComponent()
-        }
-        candidates.append(fm.currentDirectoryPath + "/rules")
-        for c in candidates {
-            var isDir: ObjCBool = false
-            if fm.fileExists(atPath: c, isDirectory: &isDir), isDir.boolValue,
-               fm.fileExists(atPath: (c as NSString).deletingLastPathComponent + "/Package.swift") || c.hasSuffix("share/iw-detect/rules") {
-                return c
-            }
-        }
-        return fm.currentDirectoryPath + "/rules"
+        let installed = executableDirectory().appendingPathComponent("../share/iw-detect/rules").standardized.path
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: installed, isDirectory: &isDir), isDir.boolValue { return installed }
+        return BundledRuleFiles.path
+    }
+
+    /// The folder of the running executable, with symbolic links resolved (not from argv[0],
+    /// which is only a name when the binary is run from $PATH).
+    static func executableDirectory() -> URL {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        let path = n > 0 ? String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            : (Bundle.main.executablePath ?? CommandLine.arguments[0])
+        return URL(fileURLWithPath: path).resolvingSymlinksInPath().deletingLastPathComponent()
     }
 }
 
