@@ -36,18 +36,26 @@ public struct EventTime: Sendable, Hashable, Comparable, CustomStringConvertible
         public static func days(_ d: Int64) -> Duration { .seconds(d * 86_400) }
         @inlinable public static func < (a: Duration, b: Duration) -> Bool { a.micros < b.micros }
 
-        /// Parses `30s`, `5m`, `1h`, `14d`, `2w` (a whole number and a unit).
+        /// Parses `30s`, `5m`, `1h`, `14d`, `2w` (a whole number and a unit). Durations longer
+        /// than ``maxParsed`` are nil, as is anything malformed.
         public init?(parsing text: String) {
             guard let unit = text.last, let n = Int64(text.dropLast()), n >= 0 else { return nil }
+            let seconds: Int64
             switch unit {
-            case "s": self = .seconds(n)
-            case "m": self = .minutes(n)
-            case "h": self = .hours(n)
-            case "d": self = .days(n)
-            case "w": self = .days(n * 7)
+            case "s": seconds = 1
+            case "m": seconds = 60
+            case "h": seconds = 3600
+            case "d": seconds = 86_400
+            case "w": seconds = 604_800
             default: return nil
             }
+            guard n <= Duration.maxParsed.micros / 1_000_000 / seconds else { return nil }
+            self = .seconds(n * seconds)
         }
+
+        /// The longest duration text may give: 100 years, far beyond any window or schedule, and
+        /// far from overflowing the microsecond arithmetic of event times.
+        public static let maxParsed = Duration.days(36_525)
 
         public var description: String {
             let s = micros / 1_000_000

@@ -76,7 +76,7 @@ public final class Engine {
         self.config = config
         var fields = FieldTable()
         var baseline = BaselineModel(settings: config.baseline, metrics: config.metrics, fields: &fields)
-        let loaded = RuleLoader.load(paths: config.rulePaths, metrics: config.metrics, fields: fields)
+        let loaded = RuleLoader.load(paths: config.rulePaths, metrics: config.metrics, fields: fields, extraFields: config.fields)
         guard let ruleSet = loaded.ruleSet else { throw RuleLoadError(diagnostics: loaded.diagnostics) }
         self.ruleSet = ruleSet
         self.warnings = loaded.diagnostics

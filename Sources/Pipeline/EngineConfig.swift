@@ -19,6 +19,8 @@ public struct EngineConfig: Sendable {
     public var batchLines = 20_000
     public var sinks: [SinkConfig] = []
     public var routes: [Severity: [String]] = AlertRouter.defaultRoutes
+    /// Field names the rules may use besides the schemas' (no `unknown_field` warning).
+    public var fields: [String] = []
     /// Whether stdout receives every alert (default: only when no other sink is configured).
     public var stdout: Bool?
     /// Force a readable (true) or JSON (false) stdout, instead of deciding by isatty.
@@ -30,7 +32,7 @@ public struct EngineConfig: Sendable {
     }
 
     /// One configured sink.
-    public struct SinkConfig: Sendable, Codable, Equatable {
+    public struct SinkConfig: Sendable, Equatable {
         /// The name routes refer to (`siem`, `pager`, `slack`, or any other).
         public var name: String
         /// `stdout`, `jsonl` or `webhook`.
@@ -43,126 +45,156 @@ public struct EngineConfig: Sendable {
         public var url_env: String?
         /// `webhook`: request timeout in seconds (default 5).
         public var timeout: Double?
+
+        public init(name: String, type: String) {
+            self.name = name
+            self.type = type
+        }
     }
 }
 
-/// The config file (YAML). Every key is optional; unknown keys are errors.
-struct ConfigFile: Codable {
-    var max_line_bytes: Int?
-    var batch_lines: Int?
-    var allowed_lateness: String?
-    var baseline: BaselineSection?
-    var sinks: [EngineConfig.SinkConfig]?
-    var routes: [String: [String]]?
-    var stdout: Bool?
-    var delivery: DeliverySection?
-    var metrics: [MetricSection]?
+/// A configuration problem: every diagnostic found, each naming the file, line and column.
+public struct ConfigError: Error, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+    private var text: String?
 
-    struct BaselineSection: Codable {
-        var window_days: Int64?
-        var min_samples: Int64?
-        var recompute_every: String?
-        var exclude_alerting: Bool?
-        var segment_by: String?
-        var max_segments: Int?
-        var min_days: Int?
+    public init(_ description: String) {
+        diagnostics = []
+        text = description
     }
 
-    /// A metric declared in the config, besides the defaults.
-    struct MetricSection: Codable {
-        /// The name rules and `baseline show` use.
-        var name: String
-        /// The dotted field path it is read from.
-        var field: String
-        /// `value` (the field's number, the default), `count` (the length of a list field) or
-        /// `bytes` (the UTF-8 length of a text field).
-        var kind: String?
-    }
+    public init(diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
 
-    struct DeliverySection: Codable {
-        var max_attempts: Int64?
-        var base_backoff_seconds: Double?
-        var max_backoff_seconds: Double?
+    public var description: String {
+        text ?? (diagnostics.map(\.description).joined(separator: "\n") + "\nthe config has \(diagnostics.count) error(s)")
     }
+}
 
-    static let keys: [String: Set<String>] = [
-        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "baseline", "sinks", "routes", "stdout", "delivery", "metrics"],
+extension EngineConfig {
+    /// The config file's keys, by section (`""` is the top level).
+    static let keys: [String: [String]] = [
+        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
         "metrics": ["name", "field", "kind"],
         "delivery": ["max_attempts", "base_backoff_seconds", "max_backoff_seconds"],
         "sinks": ["name", "type", "path", "url", "url_env", "timeout"],
     ]
-}
+    static let sinkTypes = ["stdout", "jsonl", "webhook"]
 
-/// A configuration problem, naming the file and what to fix.
-public struct ConfigError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
-extension EngineConfig {
-    /// Applies a YAML config file on top of the current values.
+    /// Applies a YAML config file on top of the current values. Every problem in the file is
+    /// reported at once (``ConfigError/diagnostics``); on any error nothing is applied.
     public mutating func apply(file path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError("\(path): cannot read the config file")
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigError("\(path): cannot read the config file") }
+        guard let text = String(data: data, encoding: .utf8) else { throw ConfigError("\(path): the config file is not UTF-8 text") }
+        try apply(yaml: text, file: path)
+    }
+
+    /// Applies config text; `file` names it in diagnostics.
+    public mutating func apply(yaml text: String, file path: String) throws {
+        var r = ConfigReader(file: path)
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch { throw ConfigError(diagnostics: [.yaml(error, file: path)]) }
+        guard let root else { return }  // an empty file: all defaults
+        var next = self
+        next.read(root, &r)
+        guard r.diagnostics.isEmpty else {
+            throw ConfigError(diagnostics: r.diagnostics.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
-        let node: Yams.Node?
-        do { node = try Yams.compose(yaml: text) } catch { throw ConfigError("\(path): invalid YAML: \(error)") }
-        try ConfigFileChecker.checkKeys(node, path: path)
-        let file: ConfigFile
-        do { file = try YAMLDecoder().decode(ConfigFile.self, from: text) } catch {
-            throw ConfigError("\(path): \(error)")
-        }
-        if let v = file.max_line_bytes { maxLineBytes = v }
-        if let v = file.batch_lines { batchLines = max(1, v) }
-        if let v = file.allowed_lateness {
-            guard let d = EventTime.Duration(parsing: v) else { throw ConfigError("\(path): allowed_lateness '\(v)' is not a duration such as 5m") }
-            evaluation.allowedLateness = d
-        }
-        if let b = file.baseline {
-            if let v = b.window_days { baseline.windowDays = v }
-            if let v = b.min_samples { baseline.minSamples = v }
-            if let v = b.exclude_alerting { baseline.excludeAlerting = v }
-            if let v = b.segment_by { baseline.segmentField = v.isEmpty ? nil : v }
-            if let v = b.max_segments { baseline.maxSegments = max(0, v) }
-            if let v = b.min_days { baseline.minDays = max(0, v) }
-            if let v = b.recompute_every {
-                guard let d = EventTime.Duration(parsing: v), d.micros > 0 else { throw ConfigError("\(path): baseline.recompute_every '\(v)' is not a duration such as 1h") }
-                baseline.recomputeEvery = d
+        self = next
+    }
+
+    /// Decodes, applies defaults (the current values), validates ranges, then checks cross-references.
+    private mutating func read(_ root: Node, _ r: inout ConfigReader) {
+        guard let top = r.mapping(root, "the config file", keys: EngineConfig.keys[""]!) else { return }
+        if let v = r.int(top, "max_line_bytes", "max_line_bytes", in: 256...(256 << 20)) { maxLineBytes = Int(v) }
+        if let v = r.int(top, "batch_lines", "batch_lines", in: 1...1_000_000) { batchLines = Int(v) }
+        if let v = r.duration(top, "allowed_lateness", "allowed_lateness", in: .seconds(0)...(.days(7))) { evaluation.allowedLateness = v }
+        if let v = r.stringList(top, "fields", "fields") { fields = v }
+        if let v = r.bool(top, "stdout", "stdout") { stdout = v }
+        if let node = top["baseline"], let b = r.mapping(node, "baseline", keys: EngineConfig.keys["baseline"]!) {
+            if let v = r.int(b, "window_days", "baseline.window_days", in: 1...365) { baseline.windowDays = v }
+            if let v = r.int(b, "min_samples", "baseline.min_samples", in: 1...1_000_000_000) { baseline.minSamples = v }
+            if let v = r.int(b, "min_days", "baseline.min_days", in: 0...365) { baseline.minDays = Int(v) }
+            if let v = r.bool(b, "exclude_alerting", "baseline.exclude_alerting") { baseline.excludeAlerting = v }
+            if let v = r.string(b, "segment_by", "baseline.segment_by", allowEmpty: true) { baseline.segmentField = v.isEmpty ? nil : v }
+            if let v = r.int(b, "max_segments", "baseline.max_segments", in: 0...100_000) { baseline.maxSegments = Int(v) }
+            if let v = r.duration(b, "recompute_every", "baseline.recompute_every", in: .minutes(1)...(.days(365))) { baseline.recomputeEvery = v }
+            if Int64(baseline.minDays) > baseline.windowDays, let node = b["min_days"] ?? b["window_days"] {
+                r.error(node, "out_of_range", "baseline.min_days (\(baseline.minDays)) cannot exceed baseline.window_days (\(baseline.windowDays)): the baseline would never be ready")
             }
         }
-        if let d = file.delivery {
-            if let v = d.max_attempts { delivery.maxAttempts = v }
-            if let v = d.base_backoff_seconds { delivery.baseBackoff = v }
-            if let v = d.max_backoff_seconds { delivery.maxBackoff = v }
-        }
-        for m in file.metrics ?? [] {
-            guard !m.name.isEmpty, !m.field.isEmpty else { throw ConfigError("\(path): metrics: each metric needs a name and a field") }
-            guard let kind = MetricDefinition.Kind(rawValue: m.kind ?? "value") else {
-                throw ConfigError("\(path): metric '\(m.name)': kind must be value, count or bytes")
+        if let node = top["delivery"], let d = r.mapping(node, "delivery", keys: EngineConfig.keys["delivery"]!) {
+            if let v = r.int(d, "max_attempts", "delivery.max_attempts", in: 1...1000) { delivery.maxAttempts = v }
+            if let v = r.double(d, "base_backoff_seconds", "delivery.base_backoff_seconds", in: 0.001...3600) { delivery.baseBackoff = v }
+            if let v = r.double(d, "max_backoff_seconds", "delivery.max_backoff_seconds", in: 0.001...86_400) { delivery.maxBackoff = v }
+            if delivery.maxBackoff < delivery.baseBackoff, let node = d["max_backoff_seconds"] ?? d["base_backoff_seconds"] {
+                r.error(node, "out_of_range", "delivery.max_backoff_seconds (\(JSONValue.format(delivery.maxBackoff))) is less than base_backoff_seconds (\(JSONValue.format(delivery.baseBackoff)))")
             }
-            guard !metrics.contains(where: { $0.name == m.name }) else { throw ConfigError("\(path): metric '\(m.name)' is defined twice (or is a default metric)") }
-            metrics.append(MetricDefinition(name: m.name, path: m.field, kind: kind))
         }
-        if let s = file.sinks { sinks = s }
-        if let v = file.stdout { stdout = v }
-        if let r = file.routes {
+        for item in r.sequence(top, "metrics", "metrics") ?? [] {
+            guard let m = r.mapping(item, "a metric", keys: EngineConfig.keys["metrics"]!) else { continue }
+            let name = r.string(m, "name", "a metric's name")
+            let field = r.string(m, "field", "metric '\(name ?? "?")': field")
+            if m["name"] == nil || m["field"] == nil { r.error(item, "missing_key", "each metric needs a name and a field") }
+            var kind = MetricDefinition.Kind.value
+            if let k = r.string(m, "kind", "metric '\(name ?? "?")': kind") {
+                if let parsed = MetricDefinition.Kind(rawValue: k) { kind = parsed } else {
+                    r.error(m["kind"], "bad_value", "metric '\(name ?? "?")': kind must be value, count or bytes, got '\(k)'")
+                }
+            }
+            guard let name, let field else { continue }
+            if metrics.contains(where: { $0.name == name }) {
+                r.error(m["name"], "duplicate_metric", "metric '\(name)' is defined twice (or is a default metric)")
+                continue
+            }
+            metrics.append(MetricDefinition(name: name, path: field, kind: kind))
+        }
+        if let items = r.sequence(top, "sinks", "sinks") {
+            sinks = []
+            for item in items {
+                guard let m = r.mapping(item, "a sink", keys: EngineConfig.keys["sinks"]!) else { continue }
+                guard let name = r.string(m, "name", "a sink's name"), let type = r.string(m, "type", "sink '\(r.show(m["name"] ?? item))': type") else {
+                    if m["name"] == nil || m["type"] == nil { r.error(item, "missing_key", "each sink needs a name and a type (\(EngineConfig.sinkTypes.joined(separator: ", ")))") }
+                    continue
+                }
+                if sinks.contains(where: { $0.name == name }) { r.error(m["name"], "duplicate_sink", "sink '\(name)' is defined twice") }
+                var sink = SinkConfig(name: name, type: type)
+                sink.path = r.string(m, "path", "sink '\(name)': path")
+                sink.url = r.string(m, "url", "sink '\(name)': url")
+                sink.url_env = r.string(m, "url_env", "sink '\(name)': url_env")
+                sink.timeout = r.double(m, "timeout", "sink '\(name)': timeout", in: 0.1...300)
+                switch type {
+                case "stdout": break
+                case "jsonl":
+                    if sink.path == nil { r.error(item, "missing_key", "sink '\(name)': a jsonl sink needs 'path'") }
+                case "webhook":
+                    if (sink.url == nil) == (sink.url_env == nil) {
+                        r.error(item, "missing_key", "sink '\(name)': a webhook sink needs exactly one of 'url' and 'url_env' (prefer url_env: the URL is often a secret)")
+                    }
+                default:
+                    r.error(m["type"], "unknown_sink_type", "sink '\(name)' has type '\(type)'; known types: \(EngineConfig.sinkTypes.joined(separator: ", "))")
+                }
+                sinks.append(sink)
+            }
+        }
+        if let node = top["routes"], case .mapping(let map) = node {
             var routes: [Severity: [String]] = [:]
-            for (k, v) in r {
-                guard let sev = Severity(rawValue: k) else { throw ConfigError("\(path): routes: '\(k)' is not a severity (low, medium, high, critical)") }
-                routes[sev] = v
+            let known = Set(sinks.map(\.name) + ["stdout"])
+            for (k, v) in map {
+                guard let sev = Severity(rawValue: k.string ?? "") else {
+                    r.error(k, "bad_severity", "routes: '\(k.string ?? "?")' is not a severity (low, medium, high, critical)")
+                    continue
+                }
+                guard let names = r.stringList(map, k.string!, "routes.\(sev.rawValue)") else { continue }
+                for n in names where !known.contains(n) {
+                    r.error(v, "unknown_sink", "routes.\(sev.rawValue) names sink '\(n)', which is not defined under sinks")
+                }
+                routes[sev] = names
             }
             for sev in Severity.allCases where routes[sev] == nil { routes[sev] = [] }
             self.routes = routes
-            let known = Set(sinks.map(\.name) + ["stdout"])
-            for (sev, names) in routes.sorted(by: { $0.key < $1.key }) {
-                for n in names where !known.contains(n) {
-                    throw ConfigError("\(path): routes.\(sev.rawValue) names sink '\(n)', which is not defined under sinks")
-                }
-            }
-        }
-        for s in sinks where !["stdout", "jsonl", "webhook"].contains(s.type) {
-            throw ConfigError("\(path): sink '\(s.name)' has type '\(s.type)'; known types: stdout, jsonl, webhook")
+        } else if let node = top["routes"] {
+            r.error(node, "bad_type", "routes must map severities to lists of sink names, e.g. { critical: [pager, siem] }")
         }
     }
 
@@ -191,31 +223,5 @@ extension EngineConfig {
             out.append(StdoutSink(name: "stdout", readable: readableStdout))
         }
         return out
-    }
-}
-
-enum ConfigFileChecker {
-    static func checkKeys(_ node: Yams.Node?, path: String) throws {
-        guard let node else { return }
-        guard case .mapping(let map) = node else { throw ConfigError("\(path): the config file must be a mapping of keys") }
-        try check(map, section: "", path: path)
-        if let b = map["baseline"], case .mapping(let m) = b { try check(m, section: "baseline", path: path) }
-        if let b = map["delivery"], case .mapping(let m) = b { try check(m, section: "delivery", path: path) }
-        for list in ["sinks", "metrics"] {
-            if let s = map[list], case .sequence(let seq) = s {
-                for item in seq { if case .mapping(let m) = item { try check(m, section: list, path: path) } }
-            }
-        }
-    }
-
-    static func check(_ map: Yams.Node.Mapping, section: String, path: String) throws {
-        let allowed = ConfigFile.keys[section] ?? []
-        for (k, _) in map {
-            let key = k.string ?? ""
-            if !allowed.contains(key) {
-                let line = k.mark.map { ":\($0.line):\($0.column)" } ?? ""
-                throw ConfigError("\(path)\(line): unknown key '\(key)'\(section.isEmpty ? "" : " in \(section)"); known: \(allowed.sorted().joined(separator: ", "))")
-            }
-        }
     }
 }

@@ -20,6 +20,9 @@ struct Compiler {
     var windows: [WindowSpec] = []
     var evidenceFields: [(String, Int, MetricDefinition?)] = []
     var evidenceMetrics: [(Int, MetricDefinition, Int)] = []
+    /// Every field name the condition reads, with its offset in the condition (for unknown-field
+    /// warnings).
+    var referencedFields: [(name: String, offset: Int)] = []
 
     init(fields: FieldTable, metrics: [MetricDefinition], lists: [String: [FieldValue]]) {
         self.fields = fields
@@ -82,7 +85,8 @@ struct Compiler {
         case .bool(let b, _): return .constant(.bool(b))
         case .null: return .constant(.null)
         case .list(let items, _): return .constant(.list(try items.map { (item) throws(ConditionError) in try literal(item) }))
-        case .name(let n, _):
+        case .name(let n, let at):
+            referencedFields.append((n, at))
             if let m = metricIndex(named: n), metrics[m].kind != .value {
                 let slot = fields.slot(for: metrics[m].path)
                 noteField(n, slot, derived: metrics[m])
@@ -214,9 +218,10 @@ struct Compiler {
             guard args.count == 3 else {
                 throw ConditionError(code: "bad_arity", message: "count_distinct(field, key, window) takes 3 arguments, got \(args.count)", offset: at)
             }
-            guard case .name(let fname, _) = args[0] else {
+            guard case .name(let fname, let fat) = args[0] else {
                 throw ConditionError(code: "bad_argument", message: "count_distinct needs a field name first, e.g. count_distinct(source_ip, user_id, 1h)", offset: args[0].offset)
             }
+            referencedFields.append((fname, fat))
             let fieldSlot = fields.slot(for: canonical(fname))
             let (keySlot, keyName) = try keyArgument(args[1])
             let window = try durationArgument(args[2])
@@ -242,9 +247,10 @@ struct Compiler {
     }
 
     mutating func keyArgument(_ e: Expr) throws(ConditionError) -> (Int, String) {
-        guard case .name(let n, _) = e else {
+        guard case .name(let n, let at) = e else {
             throw ConditionError(code: "bad_argument", message: "the key must be a field name, e.g. session_id", offset: e.offset)
         }
+        referencedFields.append((n, at))
         return (fields.slot(for: canonical(n)), n)
     }
 

@@ -20,7 +20,9 @@ public enum RuleLoader {
 
     /// Loads every `.yaml`/`.yml` file under `paths` (directories are searched recursively, in
     /// sorted order); the path ``BundledRuleFiles/path`` stands for the rules built into the binary.
-    public static func load(paths: [String], metrics: [MetricDefinition], fields: FieldTable) -> RuleLoadResult {
+    /// - Parameter extraFields: field names the config declares (`fields:`), besides the schemas'
+    ///   and the metrics', that rules may use without an `unknown_field` warning.
+    public static func load(paths: [String], metrics: [MetricDefinition], fields: FieldTable, extraFields: [String] = []) -> RuleLoadResult {
         var files: [String] = []
         var diagnostics: [Diagnostic] = []
         var sources: [(String, String)] = []
@@ -53,14 +55,16 @@ public enum RuleLoader {
             }
             sources.append((file, text))
         }
-        var result = load(sources: sources, metrics: metrics, fields: fields)
+        var result = load(sources: sources, metrics: metrics, fields: fields, extraFields: extraFields)
         result.diagnostics = diagnostics + result.diagnostics
         if !diagnostics.filter({ $0.level == .error }).isEmpty { result.ruleSet = nil }
         return result
     }
 
     /// Loads rules from in-memory sources: (file name, YAML text).
-    public static func load(sources: [(String, String)], metrics: [MetricDefinition], fields: FieldTable) -> RuleLoadResult {
+    public static func load(sources: [(String, String)], metrics: [MetricDefinition], fields: FieldTable,
+                            extraFields: [String] = []) -> RuleLoadResult {
+        let known = KnownFields(extra: extraFields + metrics.flatMap { [$0.name, $0.path] })
         var diagnostics: [Diagnostic] = []
         var ruleNodes: [(String, Node.Mapping)] = []
         var lists: [String: [FieldValue]] = [:]
@@ -70,11 +74,8 @@ public enum RuleLoader {
             let root: Node?
             do {
                 root = try Yams.compose(yaml: text)
-            } catch let YamlError.scanner(_, problem, mark, _), let YamlError.parser(_, problem, mark, _) {
-                diagnostics.append(Diagnostic("yaml_error", .error, "invalid YAML: \(problem)", file: file, line: mark.line, column: mark.column))
-                continue
             } catch {
-                diagnostics.append(Diagnostic("yaml_error", .error, "invalid YAML: \(error)", file: file, line: 1, column: 1))
+                diagnostics.append(.yaml(error, file: file))
                 continue
             }
             guard let root else { continue }  // an empty file
@@ -122,7 +123,7 @@ public enum RuleLoader {
         var seen: [String: String] = [:]
         for (file, map) in ruleNodes {
             var ruleDiagnostics: [Diagnostic] = []
-            if let rule = compileRule(map, file: file, metrics: metrics, lists: lists, fields: &table, diagnostics: &ruleDiagnostics) {
+            if let rule = compileRule(map, file: file, metrics: metrics, lists: lists, known: known, fields: &table, diagnostics: &ruleDiagnostics) {
                 if let prev = seen[rule.info.name] {
                     ruleDiagnostics.append(at(map["name"]!, file, "duplicate_rule", "rule '\(rule.info.name)' is already defined in \(prev)"))
                 } else if ruleDiagnostics.allSatisfy({ $0.level == .warning }) {
@@ -150,7 +151,7 @@ public enum RuleLoader {
     }
 
     static func compileRule(_ map: Node.Mapping, file: String, metrics: [MetricDefinition], lists: [String: [FieldValue]],
-                            fields: inout FieldTable, diagnostics: inout [Diagnostic]) -> CompiledRule? {
+                            known: KnownFields, fields: inout FieldTable, diagnostics: inout [Diagnostic]) -> CompiledRule? {
         let anchor = Node.mapping(map)
         for (k, _) in map where !ruleKeys.contains(k.string ?? "") {
             diagnostics.append(at(k, file, "unknown_key", "unknown key '\(k.string ?? "?")'; rule keys are \(ruleKeys.sorted().joined(separator: ", "))", .warning))
@@ -210,10 +211,7 @@ public enum RuleLoader {
             }
         }
 
-        guard let conditionNode = map["condition"], let condition = string("condition", required: true) else {
-            if map["condition"] == nil { return nil }
-            return nil
-        }
+        guard let condition = string("condition", required: true), let conditionNode = map["condition"] else { return nil }
         var compiler = Compiler(fields: fields, metrics: metrics, lists: lists)
         let node: CompiledExpr
         let filter: CompiledExpr?
@@ -251,6 +249,21 @@ public enum RuleLoader {
             return []
         }()
         let dedupSlots = key.map { compiler.fields.slot(for: fieldAliases[$0] ?? $0) }
+        // Fields no producer is known to write: most likely typos, whose comparisons are always false.
+        var knownHere = known
+        for name in testEventFields(map["tests"]) { knownHere.insert(name) }
+        var warned: Set<String> = []
+        for (name, offset) in compiler.referencedFields where !knownHere.contains(name) && warned.insert(name).inserted {
+            let (line, column) = position(of: offset, in: conditionNode, text: condition)
+            diagnostics.append(unknownField(name, knownHere, file: file, line: line, column: column))
+        }
+        if let keyNode = map["dedup"]?["key"] {
+            let items: [Node] = if case .sequence(let seq) = keyNode { Array(seq) } else { [keyNode] }
+            for item in items {
+                guard let name = item.string, !knownHere.contains(name), warned.insert(name).inserted else { continue }
+                diagnostics.append(unknownField(name, knownHere, file: file, line: item.mark?.line ?? 0, column: item.mark?.column ?? 0))
+            }
+        }
         fields = compiler.fields
         guard diagnostics.allSatisfy({ $0.level == .warning }) else { return nil }
         let info = RuleInfo(name: name, description: description, severity: severity, action: action,
@@ -259,6 +272,39 @@ public enum RuleLoader {
         return CompiledRule(info: info, file: file, condition: node, filter: filter, filterGates: filterGates,
                             windows: compiler.windows, evidenceFields: compiler.evidenceFields,
                             evidenceMetrics: compiler.evidenceMetrics, dedupSlots: dedupSlots)
+    }
+
+    static func unknownField(_ name: String, _ known: KnownFields, file: String, line: Int, column: Int) -> Diagnostic {
+        let stats = BaselineStat.allCases.map { "baseline.\($0.rawValue)" }
+        let hint = known.nearest(to: name, among: stats).map { "; did you mean '\($0)'?" } ?? ""
+        return Diagnostic("unknown_field", .warning,
+                          "unknown field '\(name)': not in the inference-log or InferenceWall schema, the config's fields or metrics, or this rule's test events\(hint)",
+                          file: file, line: line, column: column)
+    }
+
+    /// The dotted paths of every field in a rule's test events (`tests: [{events: [...]}]`).
+    static func testEventFields(_ tests: Node?) -> [String] {
+        guard case .sequence(let cases)? = tests else { return [] }
+        var out: [String] = []
+        func walk(_ node: Node, _ prefix: String) {
+            switch node {
+            case .mapping(let m):
+                for (k, v) in m {
+                    guard let key = k.string else { continue }
+                    let path = prefix.isEmpty ? (fieldAliases[key] ?? key) : prefix + "." + key
+                    out.append(path)
+                    walk(v, path)
+                }
+            case .sequence(let items):
+                for item in items { walk(item, prefix) }
+            default: break
+            }
+        }
+        for c in cases {
+            guard case .sequence(let events)? = c["events"] else { continue }
+            for e in events { walk(e, "") }
+        }
+        return out
     }
 
     static func stringList(_ node: Node?, _ key: String, _ file: String, _ diagnostics: inout [Diagnostic]) -> [String]? {

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import IWDetectCore
+import Ingest
 import Pipeline
 import Rules
 
@@ -18,6 +20,34 @@ struct IWDetect: AsyncParsableCommand {
             GenerateCommand.self,
         ]
     )
+
+    /// Runs the command; operational failures print as `iw-detect: message` (no usage text) and
+    /// exit 1, argument errors as argument-parser prints them.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            fail(error.description)
+        } catch let error as DatabaseError {
+            fail(error.description)
+        } catch let error as ConfigError {
+            fail(error.description)
+        } catch let error as IngestError {
+            fail(error.description)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        printErr("iw-detect: " + message)
+        Foundation.exit(1)
+    }
 }
 
 /// Options every command that touches state shares.
@@ -44,7 +74,10 @@ struct CommonOptions: ParsableArguments {
     func engineConfig() throws -> EngineConfig {
         var c = EngineConfig(databasePath: databasePath, rulePaths: rulePaths)
         if let path = config ?? environment["IW_DETECT_CONFIG"] {
-            do { try c.apply(file: path) } catch { throw CLIError(String(describing: error)) }
+            do { try c.apply(file: path) } catch {
+                printErr(String(describing: error))
+                throw ExitCode(1)
+            }
         }
         return c
     }

@@ -15,12 +15,18 @@ struct RulesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Report every problem in a rule set, with file, line, column and code; exit 1 on errors.")
         @Argument(help: "Rule files or directories (default: the configured rules).") var paths: [String] = []
         @OptionGroup var common: CommonOptions
+        @Flag(help: "Treat warnings (unknown fields, unknown keys) as errors: exit 1 when there is any.") var strict = false
 
         func run() async throws {
-            let result = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: try common.engineConfig().metrics, fields: FieldTable())
+            let config = try common.engineConfig()
+            let result = RuleLoader.load(paths: paths.isEmpty ? config.rulePaths : paths, metrics: config.metrics, fields: FieldTable(), extraFields: config.fields)
             for d in result.diagnostics { print(d.description) }
             let errors = result.errors.count
             let warnings = result.diagnostics.count - errors
+            if strict && warnings > 0 {
+                printErr("\(errors) error(s), \(warnings) warning(s); --strict makes warnings fatal")
+                throw ExitCode(1)
+            }
             if let set = result.ruleSet {
                 printErr("\(set.rules.count) rules OK" + (set.disabled.isEmpty ? "" : ", \(set.disabled.count) disabled") + ", \(set.lists.count) lists, \(warnings) warning(s)")
             } else {
@@ -37,12 +43,13 @@ struct RulesCommand: AsyncParsableCommand {
         @Flag(help: "Print passing tests too.") var verbose = false
 
         func run() async throws {
-            let loaded = RuleLoader.load(paths: paths.isEmpty ? common.rulePaths : paths, metrics: try common.engineConfig().metrics, fields: FieldTable())
+            let config = try common.engineConfig()
+            let loaded = RuleLoader.load(paths: paths.isEmpty ? config.rulePaths : paths, metrics: config.metrics, fields: FieldTable(), extraFields: config.fields)
             guard loaded.ruleSet != nil else {
                 for d in loaded.diagnostics { print(d.description) }
                 throw ExitCode(1)
             }
-            let results = RuleTestRunner.run(loaded, metrics: try common.engineConfig().metrics)
+            let results = RuleTestRunner.run(loaded, metrics: config.metrics)
             for r in results where verbose || !r.passed { print(r.description) }
             let failed = results.filter { !$0.passed }.count
             let untested = ((loaded.ruleSet?.names ?? []) + (loaded.ruleSet?.disabled ?? [])).filter { name in !results.contains { $0.test.rule == name } }
@@ -58,7 +65,8 @@ struct RulesCommand: AsyncParsableCommand {
         @Flag(help: "One JSON object per rule.") var json = false
 
         func run() async throws {
-            let result = RuleLoader.load(paths: common.rulePaths, metrics: try common.engineConfig().metrics, fields: FieldTable())
+            let config = try common.engineConfig()
+            let result = RuleLoader.load(paths: config.rulePaths, metrics: config.metrics, fields: FieldTable(), extraFields: config.fields)
             guard let set = result.ruleSet else {
                 for d in result.diagnostics { printErr(d.description) }
                 throw ExitCode(1)

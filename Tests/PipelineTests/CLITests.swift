@@ -73,6 +73,26 @@ import Testing
         #expect(check.stdout.contains("bad.yaml:3:32"))
     }
 
+    @Test func rulesCheckWarnsAboutTyposAndStrictMakesThemFatal() throws {
+        let dir = TempDir()
+        dir.write("rules/typo.yaml", """
+            - name: typo
+              severity: low
+              condition: output_tokns > 100
+            """)
+        let lenient = try run(iwDetectBinary, ["rules", "check", dir.file("rules")])
+        #expect(lenient.status == 0)
+        #expect(lenient.stdout.contains("typo.yaml:3:14: warning: unknown field 'output_tokns'"), "\(lenient.stdout)")
+        #expect(lenient.stdout.contains("did you mean 'output_tokens'?"))
+        let strict = try run(iwDetectBinary, ["rules", "check", "--strict", dir.file("rules")])
+        #expect(strict.status == 1)
+        #expect(strict.stderr.contains("--strict makes warnings fatal"))
+        // A field declared in the config is known.
+        let config = dir.write("c.yaml", "fields: [output_tokns]\n")
+        let declared = try run(iwDetectBinary, ["rules", "check", "--strict", "--config", config, dir.file("rules")])
+        #expect(declared.status == 0, "\(declared.stdout)")
+    }
+
     @Test func aLivePipeGetsTheAlertBeforeTheNextLineIsWritten() throws {
         let dir = TempDir()
         let p = Process()

@@ -1,0 +1,71 @@
+/// The field names a rule may use without a warning, and the nearest one to a misspelt name.
+///
+/// A rule that names a field no producer writes is almost always a typo
+/// (`output_tokns > baselin.p99 * 2`): its comparison is silently false on every event. The loader
+/// warns about any field that is neither in the inference-log schema of the monitoring guide, nor
+/// in InferenceWall's scan and audit events, nor declared in the config (`fields:`, metrics), nor
+/// present in one of the rule's own test events.
+public struct KnownFields: Sendable {
+    /// The monitoring guide's inference-log schema (DESIGN §3), with the element fields of its lists.
+    public static let inferenceLog: [String] = [
+        "log_id", "session_id", "user_id", "source_ip", "timestamp", "user_input", "input_tokens", "input_language",
+        "input_injection_score", "model_id", "system_prompt_hash", "temperature", "max_tokens", "model_output",
+        "output_tokens", "output_pii_detected", "output_redactions", "tool_calls", "tool_calls.name", "tool_calls.arguments",
+        "tool_results", "inference_latency_ms", "total_latency_ms", "guardrail_triggered", "guardrail_action",
+        "content_policy_violations", "risk_score",
+    ]
+
+    /// InferenceWall's scan and audit events (shared/fixtures/inferwall/).
+    public static let inferWall: [String] = [
+        "log_type", "timestamp", "direction", "decision", "anomaly_score", "threshold", "policy", "request_id", "truncated",
+        "matches", "matches.signature_id", "matches.matched_text", "matches.score", "matches.confidence", "matches.severity",
+        "signature_count", "category", "action", "details", "source_ip", "key_prefix",
+    ]
+
+    private var names: Set<String>
+
+    /// The schema fields, the guide's aliases, and `extra` (config fields and metric names and paths).
+    public init(extra: [String] = []) {
+        names = Set(KnownFields.inferenceLog + KnownFields.inferWall + fieldAliases.keys + extra)
+    }
+
+    public mutating func insert(_ name: String) { names.insert(name) }
+
+    /// Whether `name` (or what its alias stands for) is known; a field under a known object field
+    /// (`details.reason`) is known too, since those objects have no fixed members.
+    public func contains(_ name: String) -> Bool {
+        if names.contains(name) || names.contains(fieldAliases[name] ?? name) { return true }
+        if let dot = name.firstIndex(of: "."), ["details"].contains(String(name[..<dot])) { return true }
+        return false
+    }
+
+    /// The known name closest to `name` within a few edits, for "did you mean".
+    public func nearest(to name: String, among more: [String] = []) -> String? {
+        let target = Array(name.utf8)
+        var best: (String, Int)?
+        for candidate in names.union(more) {
+            let d = KnownFields.distance(target, Array(candidate.utf8))
+            if d <= max(2, target.count / 4), d < (best?.1 ?? .max) || (d == best?.1 && candidate < best!.0) { best = (candidate, d) }
+        }
+        return best?.0
+    }
+
+    /// The Levenshtein distance of two names.
+    public static func editDistance(_ a: String, _ b: String) -> Int { distance(Array(a.utf8), Array(b.utf8)) }
+
+    static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var row = Array(0...b.count)
+        for i in 1...a.count {
+            var prev = row[0]
+            row[0] = i
+            for j in 1...b.count {
+                let cur = row[j]
+                row[j] = Swift.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+                prev = cur
+            }
+        }
+        return row[b.count]
+    }
+}
