@@ -106,8 +106,20 @@ public struct StoredAlert: Sendable {
         return try db.query("SELECT \(columns) FROM alerts ORDER BY seq LIMIT ?", [.int(Int64(min(limit, Int(Int64.max))))]) { StoredAlert($0) }
     }
 
-    public static func find(_ db: Database, id: String) throws -> StoredAlert? {
-        try db.query("SELECT \(columns) FROM alerts WHERE id = ? OR id LIKE ? ORDER BY seq LIMIT 1", [.text(id), .text(id + "%")]) { StoredAlert($0) }.first
+    /// The number of alerts, optionally of one rule.
+    public static func count(_ db: Database, rule: String? = nil) throws -> Int64 {
+        if let rule { return try db.query("SELECT count(*) FROM alerts WHERE rule = ?", [.text(rule)]) { $0.int(0) }.first ?? 0 }
+        return try db.query("SELECT count(*) FROM alerts") { $0.int(0) }.first ?? 0
+    }
+
+    /// The alert with id `id`, else the alerts whose id starts with it (at most `limit`, oldest
+    /// first): one for an unambiguous prefix.
+    public static func matching(_ db: Database, id: String, limit: Int = 20) throws -> [StoredAlert] {
+        let exact = try db.query("SELECT \(columns) FROM alerts WHERE id = ?", [.text(id)]) { StoredAlert($0) }
+        if !exact.isEmpty { return exact }
+        // Ids are hex; a prefix with LIKE's wildcards in it matches nothing rather than everything.
+        guard !id.isEmpty, id.allSatisfy(\.isHexDigit) else { return [] }
+        return try db.query("SELECT \(columns) FROM alerts WHERE id LIKE ? ORDER BY seq LIMIT ?", [.text(id + "%"), .int(Int64(limit))]) { StoredAlert($0) }
     }
 }
 

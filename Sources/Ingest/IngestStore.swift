@@ -23,23 +23,43 @@ public enum IngestStore {
                 updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
             ) WITHOUT ROWID;
             """),
+        // The resolved path of a file source, so `rejects --source` finds a file however it was named.
+        Migration("ingest-2", """
+            ALTER TABLE rejects ADD COLUMN source_path TEXT;
+            CREATE INDEX rejects_source_path ON rejects(source_path, line);
+            """),
     ]
 
-    public static func insert(_ rejects: [Reject], into db: Database) throws {
+    /// Records rejects; `sourcePath` is the resolved path of a file source (nil for others).
+    public static func insert(_ rejects: [Reject], sourcePath: String?, into db: Database) throws {
         for r in rejects {
-            try db.run("INSERT INTO rejects(source, line, offset, reason, detail, prefix) VALUES (?, ?, ?, ?, ?, ?)",
-                       [.text(r.source), .int(r.line), .int(r.offset), .text(r.reason.rawValue), .text(r.detail), .text(r.prefix)])
+            try db.run("INSERT INTO rejects(source, line, offset, reason, detail, prefix, source_path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [.text(r.source), .int(r.line), .int(r.offset), .text(r.reason.rawValue), .text(r.detail), .text(r.prefix),
+                        sourcePath.map { .text($0) } ?? .null])
         }
     }
 
-    /// Recorded rejects, oldest first.
+    /// The filter of `rejects --source S`: the source as named at ingest, or the file it names now.
+    static func sourceFilter(_ source: String?) -> (String, [SQLValue]) {
+        guard let source else { return ("", []) }
+        return (" WHERE source = ? OR source_path = ?", [.text(source), .text(resolvedPath(source))])
+    }
+
+    /// Recorded rejects, oldest first: of one source (see ``sourceFilter(_:)``) or all.
     public static func rejects(_ db: Database, source: String? = nil, limit: Int = 1000) throws -> [Reject] {
-        var sql = "SELECT source, line, offset, reason, detail, prefix FROM rejects"
-        var args: [SQLValue] = []
-        if let source { sql += " WHERE source = ?"; args.append(.text(source)) }
-        sql += " ORDER BY id LIMIT ?"
-        args.append(.int(Int64(limit)))
-        return try db.query(sql, args) { s in
+        let (filter, args) = sourceFilter(source)
+        return try rejects(db, filter: filter, args, limit: limit)
+    }
+
+    /// How many rejects ``rejects(_:source:limit:)`` would list without a limit.
+    public static func rejectCount(_ db: Database, source: String? = nil) throws -> Int64 {
+        let (filter, args) = sourceFilter(source)
+        return try db.query("SELECT count(*) FROM rejects" + filter, args) { $0.int(0) }.first ?? 0
+    }
+
+    static func rejects(_ db: Database, filter: String, _ filterArgs: [SQLValue], limit: Int) throws -> [Reject] {
+        let sql = "SELECT source, line, offset, reason, detail, prefix FROM rejects" + filter + " ORDER BY id LIMIT ?"
+        return try db.query(sql, filterArgs + [.int(Int64(limit))]) { s in
             var r = Reject(source: s.text(0), line: s.int(1), offset: s.int(2), reason: RejectReason(rawValue: s.text(3)) ?? .invalidJSON,
                            detail: s.text(4), bytes: [UInt8]())
             r.prefix = s.text(5)

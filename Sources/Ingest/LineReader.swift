@@ -28,6 +28,8 @@ public final class LineReader {
         /// producer (a pipe, a growing file) has nothing more right now.
         case data(caughtUp: Bool)
         case endOfInput
+        /// SIGINT or SIGTERM arrived (``Interruption``): nothing more was read.
+        case interrupted
     }
 
     public let fd: Int32
@@ -44,6 +46,8 @@ public final class LineReader {
     public private(set) var committedOffset: Int64
     private var skipping: (prefix: [UInt8], number: Int64, offset: Int64, length: Int64)?
     private var eof = false
+    /// A pipe, terminal or socket: reads may block, so they wait in `poll` beside the signal pipe.
+    private let mayBlock: Bool
 
     /// - Parameters:
     ///   - fd: an open file descriptor, positioned at `offset`.
@@ -60,6 +64,8 @@ public final class LineReader {
         self.bufferOffset = offset
         self.committedOffset = offset
         self.nextLine = line
+        var st = stat()
+        self.mayBlock = fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG
     }
 
     deinit { UnsafeMutableRawPointer(buffer.baseAddress!).deallocate() }
@@ -68,6 +74,7 @@ public final class LineReader {
     /// At end of input, a final line without a newline is handed over too.
     public func read(_ body: (FramedLine) throws -> Void) throws -> Status {
         if eof { return .endOfInput }
+        if Interruption.signal != 0 || (mayBlock && !Interruption.waitReadable(fd)) { return .interrupted }
         let want = buffer.count - filled
         let n = Glibc.read(fd, buffer.baseAddress! + filled, want)
         if n < 0 {

@@ -65,12 +65,16 @@ public final class Engine {
     let decoder: JSONLineDecoder
     /// Called with the summary every second or so on long work (for a terminal's progress line).
     public var progress: ((IngestSummary) -> Void)?
+    /// Called before alerts are written to local sinks (to clear a terminal's progress line).
+    public var beforeLocalOutput: (() -> Void)?
 
     // Per-batch pending writes.
     var pendingRejects: [Reject] = []
     var pendingAlerts: [(Alert, String)] = []
     var detections: [Detection] = []
     public private(set) var summary = IngestSummary()
+    /// The resolved path of the file being ingested (nil for standard input), kept with its rejects.
+    var sourcePath: String?
 
     public init(config: EngineConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.config = config
@@ -117,13 +121,20 @@ public final class Engine {
             guard fd >= 0 else { throw IngestError.open(path: path, errno: errno) }
             let key = IngestStore.fileKey(path)
             checkpointKey = key
+            sourcePath = IngestStore.resolvedPath(path)
             start = try resumePoint(fd, key: key, reingest: reingest)
             if start.offset > 0 { summary.resumedAtLine = start.line }
             lseek(fd, off_t(start.offset), SEEK_SET)
         }
         defer { if case .file = source { close(fd) } }
         let reader = LineReader(fd: fd, maxLineBytes: config.maxLineBytes, offset: start.offset, line: start.line)
+        if case .file = source {
+            summary.totalBytes = fileSize(fd)
+            summary.startOffset = start.offset
+        }
+        // Counters kept in the database across runs; the summary reports this run's share.
         let skippedAtStart = Dictionary(uniqueKeysWithValues: zip(baseline.metrics.map(\.name), baseline.skipped))
+        let (lateAtStart, overflowAtStart, excludedAtStart) = (rules.lateEvents, rules.keyOverflow, baseline.excluded)
         let sourceName = source.name
         let began = Date()
         var lastProgress = began
@@ -133,24 +144,26 @@ public final class Engine {
                 batchLines += 1
                 process(line, source: sourceName)
             }
-            let done = status == .endOfInput
+            let done = status == .endOfInput || status == .interrupted
             if done || batchLines >= config.batchLines || status == .data(caughtUp: true) {
                 try await commit(checkpoint: checkpointKey.map {
                     ($0, IngestStore.Checkpoint(offset: reader.committedOffset, line: reader.nextLine, fingerprint: start.fingerprint))
                 })
                 batchLines = 0
+                summary.bytes = reader.committedOffset - start.offset
                 if let progress, Date().timeIntervalSince(lastProgress) >= 1 {
                     lastProgress = Date()
                     summary.seconds = lastProgress.timeIntervalSince(began)
                     progress(summary)
                 }
             }
+            if status == .interrupted { summary.interrupted = (Interruption.signal, reader.nextLine) }
             if done { break }
         }
         summary.seconds = Date().timeIntervalSince(began)
-        summary.lateEvents = rules.lateEvents
-        summary.keyOverflow = rules.keyOverflow
-        summary.baselineExcluded = baseline.excluded
+        summary.lateEvents = rules.lateEvents - lateAtStart
+        summary.keyOverflow = rules.keyOverflow - overflowAtStart
+        summary.baselineExcluded = baseline.excluded - excludedAtStart
         summary.baselineSkipped = zip(baseline.metrics.map(\.name), baseline.skipped).map { ($0, $1 - skippedAtStart[$0, default: 0]) }
         return summary
     }
@@ -211,7 +224,7 @@ public final class Engine {
     func commit(checkpoint: (String, IngestStore.Checkpoint)?) async throws {
         suppressor.sweep(clock: rules.clock)
         try db.transaction {
-            try IngestStore.insert(pendingRejects, into: db)
+            try IngestStore.insert(pendingRejects, sourcePath: sourcePath, into: db)
             for (alert, line) in pendingAlerts {
                 if try !AlertStore.insert(alert, summary: line, into: db) { summary.duplicateAlerts += 1 }
             }
@@ -224,25 +237,14 @@ public final class Engine {
         let hadAlerts = !pendingAlerts.isEmpty
         pendingAlerts.removeAll(keepingCapacity: true)
         if hadAlerts || summary.commits == 0 {
+            if hadAlerts { beforeLocalOutput?() }
             let pass = try await deliverer.deliverLocal(db, now: Date().timeIntervalSince1970)
             summary.localDeliveryErrors += pass.failed + pass.dead
         }
         summary.commits += 1
     }
 
-    /// Recomputes the baseline snapshot now (at the stored stream clock) and saves it.
-    public func recomputeBaseline() throws -> (before: [SnapshotEntry], after: [SnapshotEntry]) {
-        guard !rules.clock.isUnset else {
-            throw ConfigError("\(config.databasePath): no event has been ingested yet, so there is no stream time to recompute the baseline at")
-        }
-        let before = baseline.entries
-        baseline.recompute(at: rules.clock)
-        try db.transaction { try BaselineStore.save(&baseline, to: db) }
-        return (before, baseline.entries)
-    }
-
     public var baselineModel: BaselineModel { baseline }
-    public var streamClock: EventTime { rules.clock }
 
     /// Where to start reading the open file `fd`: its own checkpoint while the file still starts
     /// with the bytes it had then; else the checkpoint of another path whose file started with the

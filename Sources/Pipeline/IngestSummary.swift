@@ -1,5 +1,6 @@
 import Foundation
 import IWDetectCore
+import Ingest
 
 /// What an ingest did: the figures `ingest` prints at the end.
 public struct IngestSummary: Sendable {
@@ -27,7 +28,13 @@ public struct IngestSummary: Sendable {
     /// The file's checkpoint was for other content (the file was replaced): it was read from the start.
     public var replacedFile = false
     public var seconds: Double = 0
+    /// Bytes of the input read and committed in this run.
     public var bytes: Int64 = 0
+    /// The input file's size when the run started, and where the run started in it (nil for a pipe).
+    public var totalBytes: Int64?
+    public var startOffset: Int64 = 0
+    /// The signal that stopped the run, and the first line not read (committed up to before it).
+    public var interrupted: (signal: Int32, nextLine: Int64)?
 
     public var rejectedTotal: Int64 { rejected.values.reduce(0, +) }
     public var alertsTotal: Int64 { alerts.values.reduce(0, +) }
@@ -61,7 +68,7 @@ public struct IngestSummary: Sendable {
         if lateEvents > 0 { out.append("late events (beyond the allowed lateness, not counted by windows): \(lateEvents)") }
         if keyOverflow > 0 { out.append("window key cap reached: \(keyOverflow) events not tracked") }
         if localDeliveryErrors > 0 { out.append("local sink delivery errors: \(localDeliveryErrors) (see iw-detect alerts list)") }
-        out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of the baseline so far (alerting or blocked)")
+        out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of it (they alerted or were blocked)")
         let skipped = baselineSkipped.filter { $0.1 > 0 }
         if !skipped.isEmpty {
             out.append("  metric values missing or not numeric, skipped (never counted as 0): " + skipped.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
@@ -76,7 +83,10 @@ public struct IngestSummary: Sendable {
             ("rejected", .object(rejected.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("alerts", .object(alerts.sorted { $0.key < $1.key }.map { ($0.key.replacingOccurrences(of: "\t", with: ":"), .int($0.value)) })),
             ("suppressed", .object(suppressed.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-            ("late_events", .int(lateEvents)), ("seconds", .number(seconds)),
+            ("late_events", .int(lateEvents)), ("baseline_excluded", .int(baselineExcluded)), ("recomputes", .int(recomputes)),
+            ("seconds", .number(seconds)), ("bytes", .int(bytes)),
+            ("interrupted_by", interrupted.map { .string(Interruption.name($0.signal)) } ?? .null),
+            ("next_line", interrupted.map { .int($0.nextLine) } ?? .null),
         ])
     }
 }

@@ -34,6 +34,11 @@ public enum RuleStateStore {
         engine.keyOverflow = state["key_overflow"] ?? 0
     }
 
+    /// The stream clock as last committed (``EventTime/unset`` before the first event).
+    public static func clock(in db: Database) throws -> EventTime {
+        try db.query("SELECT value FROM rule_state WHERE key = 'clock'") { EventTime(micros: $0.int(0)) }.first ?? .unset
+    }
+
     /// Writes the series changed since the last save; call inside the batch's transaction.
     public static func save(_ engine: inout RuleEngine, to db: Database) throws {
         engine.sweep()

@@ -18,8 +18,8 @@ struct BaselineCommand: AsyncParsableCommand {
         @Flag(help: "One JSON object per metric.") var json = false
 
         func run() async throws {
-            let engine = try Engine(config: try common.engineConfig())
-            let model = engine.baselineModel
+            let config = try common.engineConfig()
+            let model = try BaselineMaintenance.load(config, from: try common.existingDatabase())
             let window = model.snapshotWindow.map { "\(Timestamp.formatDay($0.lowerBound))..\(Timestamp.formatDay($0.upperBound))" } ?? "none"
             let rows = BaselineRows(model)
             if json {
@@ -81,8 +81,8 @@ struct BaselineCommand: AsyncParsableCommand {
         @Option(help: "The directory to write to.") var out = "baselines"
 
         func run() async throws {
-            let engine = try Engine(config: try common.engineConfig())
-            let model = engine.baselineModel
+            let config = try common.engineConfig()
+            let model = try BaselineMaintenance.load(config, from: try common.existingDatabase())
             guard model.snapshotID > 0 else { throw CLIError("no snapshot yet: ingest some events or run `iw-detect baseline recompute` first") }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let path = (out as NSString).appendingPathComponent(SnapshotFile.fileName(model))
@@ -99,6 +99,7 @@ struct BaselineCommand: AsyncParsableCommand {
         )
         @OptionGroup var common: CommonOptions
         @Argument(help: "A file written by `iw-detect baseline export`.") var file: String
+        @Flag(help: "Wait for a running ingest to finish instead of exiting 1.") var wait = false
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("\(file): cannot read the file") }
@@ -106,20 +107,29 @@ struct BaselineCommand: AsyncParsableCommand {
             let entries: [SnapshotEntry]
             do { entries = try SnapshotFile.decode(data, file: file, metrics: config.metrics) } catch { throw CLIError(error.description) }
             let db = try openStateDatabase(config.databasePath)
+            let lock = try common.lockDatabase(waiting: wait, command: "baseline import")
+            defer { lock.release() }
             let n = try BaselineStore.importSeed(entries, source: file, into: db)
             printErr("seeded \(n) metric/segment baselines from \(file); they are used until this deployment's own baselines are ready")
         }
     }
 
     struct Recompute: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recompute the snapshot now from the stored daily buckets (for cron or a systemd timer).")
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the snapshot now from the stored daily buckets (for cron or a systemd timer).",
+            discussion: "A running ingest holds the database and recomputes on its own schedule (baseline.recompute_every of stream time); recompute then exits 1 unless --wait."
+        )
         @OptionGroup var common: CommonOptions
+        @Flag(help: "Wait for a running ingest to finish instead of exiting 1.") var wait = false
 
         func run() async throws {
-            let engine = try Engine(config: try common.engineConfig())
-            let (before, after) = try engine.recomputeBaseline()
+            let config = try common.engineConfig()
+            let db = try common.existingDatabase()
+            let lock = try common.lockDatabase(waiting: wait, command: "baseline recompute")
+            defer { lock.release() }
+            let (before, after, model, clock) = try BaselineMaintenance.recompute(config, in: db)
             let old = Dictionary(before.map { ($0.metric + "/" + $0.segment, $0.stats) }, uniquingKeysWith: { a, _ in a })
-            print("snapshot \(engine.baselineModel.snapshotID) at stream time \(engine.streamClock)")
+            print("snapshot \(model.snapshotID) at stream time \(clock)")
             for e in after {
                 let o = old[e.metric + "/" + e.segment]
                 let change = o.map { "n \($0.n)→\(e.stats.n), mean \(fmt($0.mean))→\(fmt(e.stats.mean)), p99 \(fmt($0.p99))→\(fmt(e.stats.p99))" } ?? "new: n \(e.stats.n)"

@@ -71,6 +71,25 @@ struct CommonOptions: ParsableArguments {
         return [BundledRules.directory()]
     }
 
+    /// The state database of a command that reads it: it must exist (a read-only command never
+    /// creates an empty one and reports "nothing").
+    func existingDatabase() throws -> Database {
+        let path = databasePath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CLIError("no database at \(path); ingest something first, or name the database with --db or IW_DETECT_DB")
+        }
+        return try openStateDatabase(path)
+    }
+
+    /// Takes the database's one-writer lock for the rest of the command.
+    func lockDatabase(waiting: Bool, command: String) throws -> DatabaseLock {
+        do {
+            return try DatabaseLock(databasePath: databasePath, command: "iw-detect " + command, wait: waiting)
+        } catch let error as DatabaseLock.HeldError {
+            throw CLIError(error.description)
+        }
+    }
+
     func engineConfig() throws -> EngineConfig {
         var c = EngineConfig(databasePath: databasePath, rulePaths: rulePaths)
         if let path = config ?? environment["IW_DETECT_CONFIG"] {

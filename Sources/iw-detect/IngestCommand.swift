@@ -2,8 +2,10 @@ import Alerts
 import ArgumentParser
 import Foundation
 import IWDetectCore
+import Ingest
 import Pipeline
 import Rules
+import Synchronization
 
 struct IngestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,49 +40,107 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Alerts on stdout as readable lines even in a pipe.")
     var readable = false
 
+    @Flag(help: "No progress line on a terminal.")
+    var quiet = false
+
+    @Flag(help: "A progress line on standard error even when it is not a terminal.")
+    var progress = false
+
+    @Flag(help: "Wait for another ingest of the same database to finish instead of exiting 1.")
+    var wait = false
+
     func run() async throws {
         var config = try common.engineConfig()
         if readable { config.readableStdout = true }
+        let lock = try common.lockDatabase(waiting: wait, command: "ingest \(input)")
+        defer { lock.release() }
+        Interruption.install()
         let engine: Engine
         do {
             engine = try Engine(config: config)
         } catch let e as RuleLoadError {
             printErr(e.description)
             throw ExitCode(2)
-        } catch {
-            printErr("iw-detect: \(error)")
-            throw ExitCode(1)
         }
         for w in engine.warnings { printErr(w.description) }
-        let showProgress = isTerminal(STDERR_FILENO) && input != "-"
-        if showProgress {
-            engine.progress = { s in
-                let rate = s.seconds > 0 ? Double(s.linesRead) / s.seconds : 0
-                printErrInline(String(format: "\r%lld lines, %lld alerts, %.0f lines/s ", s.linesRead, s.alertsTotal, rate))
-            }
+        let line = ProgressLine(enabled: !quiet && (progress || (isTerminal(STDERR_FILENO) && input != "-")))
+        if line.enabled {
+            engine.progress = { line.show($0) }
+            engine.beforeLocalOutput = { line.clear() }
         }
         let worker = engine.remoteSinks.isEmpty ? nil : DeliveryWorker(databasePath: config.databasePath, sinks: engine.remoteSinks, settings: config.delivery)
         let workerTask = worker.map { w in Task { await w.run() } }
+        let source: InputSource = input == "-" ? .standardInput : .file(input)
         let summary: IngestSummary
         do {
-            summary = try await engine.ingest(input == "-" ? .standardInput : .file(input), reingest: reingest)
+            summary = try await engine.ingest(source, reingest: reingest)
         } catch {
             worker?.stop()
-            printErr("iw-detect: \(error)")
-            throw ExitCode(1)
+            line.clear()
+            throw error
         }
-        if showProgress { printErrInline("\r\u{1B}[K") }
+        line.clear()
         if let worker, workerTask != nil {
-            let remaining = await worker.drain(timeout: drainTimeout)
+            // Interrupted: do not hold the user up; what is pending stays in the outbox.
+            let remaining = await worker.drain(timeout: summary.interrupted == nil ? drainTimeout : 0)
             // Not awaited: a request in flight is bounded by its timeout, and its row stays
             // pending in the outbox (delivered at least once, by this or a later run).
             worker.stop()
             if remaining > 0 {
-                printErr("delivery: \(remaining) alert deliveries still pending after \(Int(drainTimeout))s; they stay in the outbox (iw-detect alerts list / redeliver)")
+                printErr("delivery: \(remaining) alert deliveries still pending; they stay in the outbox and are sent by the next run (iw-detect alerts list / redeliver)")
             }
         }
-        printErr(jsonSummary ? summary.json.serialized() : summary.text(source: input == "-" ? "stdin" : input))
+        let name = input == "-" ? "stdin" : input
+        if let (signal, next) = summary.interrupted {
+            printErr("interrupted by \(Interruption.name(signal)) at \(name):\(next); everything before it is committed" +
+                     (input == "-" ? "" : "; run the same command to resume"))
+        }
+        printErr(jsonSummary ? summary.json.serialized() : summary.text(source: name))
+        if let (signal, _) = summary.interrupted { throw ExitCode(Interruption.exitStatus(signal)) }
         if strict && summary.rejectedTotal > 0 { throw ExitCode(3) }
+    }
+}
+
+/// The progress line of a long ingest on standard error: percent, bytes and ETA when the input's
+/// size is known. Cleared before alerts are printed, so the two never run together.
+final class ProgressLine: Sendable {
+    let enabled: Bool
+    private let showing = Mutex(false)
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func show(_ s: IngestSummary) {
+        let rate = s.seconds > 0 ? Double(s.linesRead) / s.seconds : 0
+        var text = "\r\u{1B}[K"
+        if let total = s.totalBytes, total > s.startOffset {
+            let todo = Double(total - s.startOffset)
+            let done = Double(s.bytes)
+            let eta = done > 0 ? s.seconds * (todo - done) / done : 0
+            text += String(format: "%3.0f%% %@ of %@, ", min(100, 100 * done / todo), ProgressLine.bytes(s.startOffset + s.bytes), ProgressLine.bytes(total))
+            text += String(format: "%lld lines, %lld alerts, %.0f lines/s, ETA %@", s.linesRead, s.alertsTotal, rate, ProgressLine.duration(eta))
+        } else {
+            text += String(format: "%lld lines, %@, %lld alerts, %.0f lines/s", s.linesRead, ProgressLine.bytes(s.bytes), s.alertsTotal, rate)
+        }
+        printErrInline(text)
+        showing.withLock { $0 = true }
+    }
+
+    func clear() {
+        guard showing.withLock({ let was = $0; $0 = false; return was }) else { return }
+        printErrInline("\r\u{1B}[K")
+    }
+
+    static func bytes(_ n: Int64) -> String {
+        let x = Double(n)
+        if x >= 1e9 { return String(format: "%.2f GB", x / 1e9) }
+        if x >= 1e6 { return String(format: "%.1f MB", x / 1e6) }
+        if x >= 1e3 { return String(format: "%.0f kB", x / 1e3) }
+        return "\(n) B"
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }
 

@@ -12,17 +12,21 @@ struct RejectsCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Only rejects of this source (a file path, or stdin).")
+    @Option(help: "Only rejects of this source: a file (however it is named: relative, absolute, through a link) or stdin.")
     var source: String?
 
-    @Option(help: "At most this many.")
+    @Option(help: "At most this many, oldest first (standard error says when more exist).")
     var limit = 1000
+
+    func validate() throws {
+        guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+    }
 
     @Flag(help: "One JSON object per line.")
     var json = false
 
     func run() async throws {
-        let db = try openStateDatabase(common.databasePath)
+        let db = try common.existingDatabase()
         let rows = try IngestStore.rejects(db, source: source, limit: limit)
         for r in rows {
             if json {
@@ -34,10 +38,12 @@ struct RejectsCommand: AsyncParsableCommand {
                 print("\(r.message)\n    \(r.prefix.prefix(100).replacingOccurrences(of: "\n", with: " "))")
             }
         }
+        let total = try IngestStore.rejectCount(db, source: source)
+        if total > rows.count { printErr("showing \(rows.count) of \(total) rejects; use --limit \(total) for all") }
         if !json {
             let counts = try IngestStore.rejectCounts(db)
-            let total = counts.reduce(0) { $0 + $1.1 }
-            printErr("\(total) rejects recorded" + (counts.isEmpty ? "" : ": " + counts.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))
+            let all = counts.reduce(0) { $0 + $1.1 }
+            printErr("\(all) rejects recorded in the database" + (counts.isEmpty ? "" : ": " + counts.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))
         }
     }
 }

@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// SIGINT and SIGTERM turned into something a reader can stop for: a flag, and a pipe that
+/// `poll` wakes on, so an ingest blocked on a quiet pipe still ends its batch cleanly.
+///
+/// The first signal asks to stop after the current batch is committed; a second one ends the
+/// process at once (exit 128 + signal), which loses nothing either: the last committed batch and
+/// its checkpoint are intact.
+public enum Interruption {
+    /// The signal received first, or 0.
+    public static var signal: Int32 { received.load(ordering: .relaxed) }
+
+    /// Installs the handlers (once per process; later calls do nothing).
+    public static func install() {
+        guard installed.exchange(true, ordering: .relaxed) == false else { return }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        wakeRead.store(fds[0], ordering: .relaxed)
+        wakeWrite.store(fds[1], ordering: .relaxed)
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { sig in
+            // Async-signal-safe only: an atomic exchange, write(2), _exit(2).
+            if Interruption.received.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
+            var byte: UInt8 = 1
+            _ = write(Interruption.wakeWrite.load(ordering: .relaxed), &byte, 1)
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0  // no SA_RESTART: a blocking read returns EINTR
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for sig in [SIGINT, SIGTERM] {
+            sigaction(sig, &action, nil)
+            sigaddset(&unblock, sig)
+        }
+        // A parent may have started us with these signals blocked.
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    }
+
+    /// Waits until `fd` is readable or a signal arrived; true when it is readable.
+    public static func waitReadable(_ fd: Int32) -> Bool {
+        let wake = wakeRead.load(ordering: .relaxed)
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        while signal == 0 {
+            let n = poll(&fds, wake >= 0 ? 2 : 1, -1)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return true }  // let read(2) report the problem
+            if fds[0].revents != 0 { return true }
+        }
+        return false
+    }
+
+    /// The conventional exit status for a process ended by `signal`: 130 for SIGINT, 143 for SIGTERM.
+    public static func exitStatus(_ signal: Int32) -> Int32 { 128 + signal }
+
+    /// The signal's name, `SIGINT` or `SIGTERM`.
+    public static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        default: return "signal \(signal)"
+        }
+    }
+
+    static let received = Atomic<Int32>(0)
+    static let installed = Atomic<Bool>(false)
+    static let wakeRead = Atomic<Int32>(-1)
+    static let wakeWrite = Atomic<Int32>(-1)
+}
