@@ -28,6 +28,25 @@ public struct RuleLoadError: Error, CustomStringConvertible {
     }
 }
 
+/// The state database refused a batch (disk full, an I/O error): the ingest stops; the batch is
+/// rolled back and everything before it stays committed.
+public struct CommitError: Error, CustomStringConvertible {
+    public var databasePath: String
+    public var source: String
+    /// The first line that is not committed.
+    public var committedBefore: Int64
+    /// Whether the same command resumes there (a file), or the lines are gone with the pipe.
+    public var resumable: Bool
+    public var underlying: DatabaseError
+
+    public var description: String {
+        let cause = underlying.code == 13 ? "the disk is full" : underlying.message
+        return "\(databasePath): cannot commit the next batch: \(cause) (SQLite error \(underlying.code)). " +
+            "Everything before \(source):\(committedBefore) is committed and intact; that line and the ones after it are not. " +
+            (resumable ? "Free space (or fix the error) and run the same command to resume there." : "Free space (or fix the error) and send them again.")
+    }
+}
+
 /// Where an ingest reads from.
 public enum InputSource: Sendable {
     case file(String)
@@ -139,6 +158,7 @@ public final class Engine {
         let began = Date()
         var lastProgress = began
         var batchLines = 0
+        var committedLine = start.line
         while true {
             let status = try reader.read { line in
                 batchLines += 1
@@ -146,9 +166,15 @@ public final class Engine {
             }
             let done = status == .endOfInput || status == .interrupted
             if done || batchLines >= config.batchLines || status == .data(caughtUp: true) {
-                try await commit(checkpoint: checkpointKey.map {
-                    ($0, IngestStore.Checkpoint(offset: reader.committedOffset, line: reader.nextLine, fingerprint: start.fingerprint))
-                })
+                do {
+                    try await commit(checkpoint: checkpointKey.map {
+                        ($0, IngestStore.Checkpoint(offset: reader.committedOffset, line: reader.nextLine, fingerprint: start.fingerprint))
+                    })
+                } catch let error as DatabaseError {
+                    throw CommitError(databasePath: config.databasePath, source: sourceName, committedBefore: committedLine,
+                                      resumable: checkpointKey != nil, underlying: error)
+                }
+                committedLine = reader.nextLine
                 batchLines = 0
                 summary.bytes = reader.committedOffset - start.offset
                 if let progress, Date().timeIntervalSince(lastProgress) >= 1 {

@@ -24,6 +24,9 @@ struct IWDetect: AsyncParsableCommand {
     /// Runs the command; operational failures print as `iw-detect: message` (no usage text) and
     /// exit 1, argument errors as argument-parser prints them.
     static func main() async {
+        // A write past RLIMIT_FSIZE fails with EFBIG, reported like a full disk, instead of
+        // killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
@@ -38,6 +41,8 @@ struct IWDetect: AsyncParsableCommand {
         } catch let error as ConfigError {
             fail(error.description)
         } catch let error as IngestError {
+            fail(error.description)
+        } catch let error as CommitError {
             fail(error.description)
         } catch {
             exit(withError: error)
