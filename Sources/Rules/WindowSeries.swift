@@ -124,7 +124,7 @@ struct WindowSeries: Sendable {
         func put(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         put(WindowSeries.formatTag)
         put((anchor ?? 0).bitPattern)
-        put((start > 0 ? cumulative[start - 1] : base).bitPattern)
+        put(sumBeforeStart.bitPattern)
         put(UInt64(live))
         let hasValues = values.count == times.count && live > 0, hasLabels = labels.count == times.count && live > 0
         put((hasValues ? 1 : 0) | (hasLabels ? 2 : 0))
@@ -189,8 +189,13 @@ struct WindowSeries: Sendable {
 }
 
 extension WindowSeries: Equatable {
+    /// The running sum before the first live entry: what a window starting there subtracts.
+    var sumBeforeStart: Double { start > 0 ? cumulative[start - 1] : base }
+
+    /// The same live entries, sums (from the same starting sum), raw values, labels and recent ids.
     static func == (a: WindowSeries, b: WindowSeries) -> Bool {
-        a.times[a.start...] == b.times[b.start...] && a.cumulative[a.start...] == b.cumulative[b.start...]
+        a.sumBeforeStart == b.sumBeforeStart
+            && a.times[a.start...] == b.times[b.start...] && a.cumulative[a.start...] == b.cumulative[b.start...]
             && a.values.suffix(a.values.count - min(a.start, a.values.count)) == b.values.suffix(b.values.count - min(b.start, b.values.count))
             && a.labels.suffix(a.labels.count - min(a.start, a.labels.count)) == b.labels.suffix(b.labels.count - min(b.start, b.labels.count))
             && a.anchor == b.anchor && a.recent.map(\.time) == b.recent.map(\.time) && a.recent.map(\.id) == b.recent.map(\.id)

@@ -32,8 +32,14 @@ import Testing
         let dir = TempDir()
         // A near miss: three in five minutes, then a fourth twenty minutes later.
         let lines = [0, 60, 120, 1320].map { logLine(time: at($0), user: "u", session: "s", injection: 0.9) }
-        try await ingest(lines, dir, config: testConfig(dir))
+        let summary = try await ingest(lines, dir, config: testConfig(dir))
+        #expect(summary.accepted == 4, "every event was evaluated")
         #expect(try storedAlerts(dir.file("state.db")).filter { $0["rule"] as? String == "rapid_fire_injection_attempts" }.isEmpty)
+        // The same events with the fourth inside the five minutes do fire: the silence above is the window's.
+        let control = TempDir()
+        let close = [0, 60, 120, 180].map { logLine(time: at($0), user: "u", session: "s", injection: 0.9) }
+        try await ingest(close, control, config: testConfig(control))
+        #expect(try storedAlerts(control.file("state.db")).filter { $0["rule"] as? String == "rapid_fire_injection_attempts" }.count == 1)
     }
 
     @Test func outputThreeTimesP99RaisesOutputLengthAnomaly() async throws {
@@ -73,7 +79,20 @@ import Testing
         // Ten events only: the baseline is not ready, so a huge output is not an anomaly yet.
         var lines = (0..<10).map { logLine(time: at($0 * 400), outputTokens: 100) }
         lines.append(logLine(time: at(4100), outputTokens: 100_000))
-        try await ingest(lines, dir, config: testConfig(dir))
+        let config = testConfig(dir)
+        let summary = try await ingest(lines, dir, config: config)
+        #expect(summary.accepted == 11)
         #expect(try storedAlerts(dir.file("state.db")).filter { $0["rule"] as? String == "output_length_anomaly" }.isEmpty)
+        // It was silent because the baseline was not ready, and for no other reason.
+        let model = try BaselineMaintenance.load(config, from: openStateDatabase(dir.file("state.db")))
+        let m = try #require(model.metrics.firstIndex { $0.name == "output_tokens" })
+        let stats = try #require(model.globalStats(metric: m))
+        #expect(stats.n >= 5 && stats.n < config.baseline.minSamples && !stats.ready, "n \(stats.n) is below min_samples \(config.baseline.minSamples)")
+        let control = TempDir()
+        var ready = testConfig(control)
+        ready.baseline.minSamples = 5
+        try await ingest(lines, control, config: ready)
+        #expect(try storedAlerts(control.file("state.db")).filter { $0["rule"] as? String == "output_length_anomaly" }.count == 1,
+                "with a ready baseline the same output is an anomaly")
     }
 }

@@ -63,7 +63,15 @@ final class Receiver {
         let bodies = jsonLines(reqs.first?.body ?? "")
         let body = try #require(bodies.first)
         #expect(body["rule"] as? String == "rapid_fire_injection_attempts")
-        #expect(!r.stderr.contains("secret-token-123"))
+        // The URL carries a token. The delivery report names the sink, but not the URL, and the
+        // URL is nowhere in the database (alerts, outbox, errors).
+        let id = try #require(body["id"] as? String)
+        let detail = try run(iwDetectBinary, ["alerts", "show", id, "--db", dir.file("state.db")])
+        #expect(detail.stderr.contains("delivery to siem: delivered after 1 attempt(s)"), "\(detail.stderr)")
+        #expect(!(r.stderr + detail.stdout + detail.stderr).contains("secret-token-123"))
+        let stored = ["state.db", "state.db-wal"].compactMap { FileManager.default.contents(atPath: dir.file($0)) }
+        #expect(!stored.isEmpty)
+        #expect(stored.allSatisfy { $0.range(of: Data("secret-token-123".utf8)) == nil })
     }
 
     @Test func failedDeliveriesAreRetriedThenSucceed() throws {
@@ -98,6 +106,9 @@ final class Receiver {
                              environment: ["TEST_SIEM_URL": "http://127.0.0.1:9/hook/secret-token-789"])
         #expect(closed.status == 0)
         #expect(closed.stderr.contains("still pending"))
-        #expect(!closed.stderr.contains("secret-token-789"))
+        let closedID = try #require(jsonLines(try run(iwDetectBinary, ["alerts", "list", "--db", dir.file("closed.db"), "--json"]).stdout).first?["id"] as? String)
+        let closedDetail = try run(iwDetectBinary, ["alerts", "show", closedID, "--db", dir.file("closed.db")])
+        #expect(closedDetail.stderr.contains("last error: sink 'siem': request failed (connection refused)"), "\(closedDetail.stderr)")
+        #expect(!(closed.stderr + closedDetail.stderr).contains("secret-token-789"))
     }
 }

@@ -14,11 +14,12 @@ struct FixedBaseline: BaselineLookup {
         var engine: RuleEngine
         var baseline = FixedBaseline()
 
-        init(_ yaml: String, lists: String = "") {
+        /// Fails the calling test (not the whole run) when the rules do not load.
+        init(_ yaml: String, lists: String = "") throws {
             let result = RuleLoader.load(sources: [("r.yaml", yaml), ("l.yaml", lists)], metrics: MetricDefinition.defaults, fields: FieldTable())
-            precondition(result.ruleSet != nil, "\(result.diagnostics)")
+            let ruleSet = try #require(result.ruleSet, "\(result.diagnostics)")
             fields = result.fields
-            engine = RuleEngine(ruleSet: result.ruleSet!)
+            engine = RuleEngine(ruleSet: ruleSet)
         }
 
         mutating func event(_ seconds: Int64, _ values: [String: FieldValue]) -> [Detection] {
@@ -31,8 +32,8 @@ struct FixedBaseline: BaselineLookup {
         }
     }
 
-    @Test func countCountsOnlyEventsWhereTheEventLevelPartHolds() {
-        var h = Harness("- {name: r, severity: high, condition: 'injection_score > 0.7 AND count(session_id, 5m) > 3'}")
+    @Test func countCountsOnlyEventsWhereTheEventLevelPartHolds() throws {
+        var h = try Harness("- {name: r, severity: high, condition: 'injection_score > 0.7 AND count(session_id, 5m) > 3'}")
         let hit: [String: FieldValue] = ["session_id": .string("s"), "input_injection_score": .number(0.9)]
         let miss: [String: FieldValue] = ["session_id": .string("s"), "input_injection_score": .number(0.1)]
         #expect(h.event(0, hit).isEmpty)
@@ -45,8 +46,8 @@ struct FixedBaseline: BaselineLookup {
         #expect(h.event(331, ["session_id": .string("other"), "input_injection_score": .number(0.9)]).isEmpty, "per key")
     }
 
-    @Test func lateEventsArePlacedByTheirOwnTime() {
-        var h = Harness("- {name: r, severity: high, condition: 'count(user_id, 1m) >= 3'}")
+    @Test func lateEventsArePlacedByTheirOwnTime() throws {
+        var h = try Harness("- {name: r, severity: high, condition: 'count(user_id, 1m) >= 3'}")
         let u: [String: FieldValue] = ["user_id": .string("u")]
         #expect(h.event(100, u).isEmpty)
         #expect(h.event(200, u).isEmpty)
@@ -56,8 +57,8 @@ struct FixedBaseline: BaselineLookup {
         #expect(h.engine.lateEvents == 1)
     }
 
-    @Test func missingFieldsAndUnreadyBaselinesMakeComparisonsFalse() {
-        var h = Harness("""
+    @Test func missingFieldsAndUnreadyBaselinesMakeComparisonsFalse() throws {
+        var h = try Harness("""
             - {name: a, severity: low, condition: 'output_tokens > baseline.p99 * 2'}
             - {name: b, severity: low, condition: 'NOT (risk_score > 0.5)'}
             """)
@@ -71,8 +72,8 @@ struct FixedBaseline: BaselineLookup {
         #expect(h.event(4, ["output_tokens": .string("many"), "risk_score": .number(0.9)]).isEmpty, "not a number")
     }
 
-    @Test func membershipOnListValuedFields() {
-        var h = Harness("- {name: r, severity: high, condition: 'tool_name not in approved_tools'}",
+    @Test func membershipOnListValuedFields() throws {
+        var h = try Harness("- {name: r, severity: high, condition: 'tool_name not in approved_tools'}",
                         lists: "- list: approved_tools\n  items: [search, weather]\n")
         func tools(_ names: [String]) -> [String: FieldValue] { ["tool_calls.name": .list(names.map { .string($0) })] }
         #expect(h.event(0, tools([])).isEmpty)
@@ -80,8 +81,8 @@ struct FixedBaseline: BaselineLookup {
         #expect(h.event(2, tools(["search", "shell"])).count == 1, "any element outside the list")
     }
 
-    @Test func evidenceRedactsPromptsAndOutputs() {
-        var h = Harness("- {name: r, severity: high, condition: \"output contains 'SECRET' AND user_id == 'u'\"}")
+    @Test func evidenceRedactsPromptsAndOutputs() throws {
+        var h = try Harness("- {name: r, severity: high, condition: \"output contains 'SECRET' AND user_id == 'u'\"}")
         let d = h.event(0, ["model_output": .string("here is the SECRET prompt, in full"), "user_id": .string("u")])
         #expect(d.count == 1)
         let evidence = d.first.map { JSONValue.object($0.evidence).serialized() } ?? ""
@@ -89,14 +90,30 @@ struct FixedBaseline: BaselineLookup {
         #expect(evidence.contains("\"redacted\":true"))
     }
 
-    @Test func windowStateSurvivesSerialization() {
+    @Test func windowStateSurvivesSerialization() throws {
         var s = WindowSeries()
         for (t, v) in [(1, 0.5), (3, 0.25), (2, 1.0)] { s.insert(time: Int64(t), value: v, id: "e\(t)") }
-        let back = WindowSeries(serialized: s.serialized())
+        let back = try #require(WindowSeries(serialized: s.serialized()))
         #expect(back == s)
         #expect(s.times == [1, 2, 3])
         #expect(s.range(at: 3, window: 10).count == 3)
         #expect(s.range(at: 3, window: 10).mean == (0.5 + 1.0 + 0.25) / 3)
+
+        // After eviction and compaction the sum before the first live entry (`base`) decides every
+        // window that starts there: the restored series must carry it, and equality must see it.
+        var long = WindowSeries()
+        for t in 0..<100 { long.insert(time: Int64(t), value: Double(t % 7), id: "e\(t)") }
+        long.evict(before: 59)
+        #expect(long.base != 0, "compacted: the dropped entries' sum is in base")
+        let restored = try #require(WindowSeries(serialized: long.serialized()))
+        #expect(restored == long)
+        for w in [5, 40, 100] as [Int64] {
+            #expect(restored.range(at: 99, window: w) == long.range(at: 99, window: w))
+        }
+        var shifted = long
+        shifted.base += 1
+        #expect(shifted != long, "a different starting sum gives different window sums, so the series differ")
+        #expect(shifted.range(at: 99, window: 100).sum != long.range(at: 99, window: 100).sum)
     }
 }
 
