@@ -81,8 +81,14 @@ public struct RuleTestCase: Sendable {
                     guard case .mapping(let stats) = v else { continue }
                     func stat(_ s: String) -> Double? { stats[s]?.float ?? stats[s]?.int.map(Double.init) }
                     let mean = stat("mean") ?? 0
+                    let n = stat("n") ?? 1000
+                    guard n >= 0, n <= 1e15, n == n.rounded() else {
+                        diagnostics.append(RuleLoader.at(stats["n"] ?? v, file, "bad_test", "test '\(name)': baseline n must be a whole number of samples (0 to 1e15)"))
+                        ok = false
+                        continue
+                    }
                     baseline[k.string ?? ""] = MetricStats(
-                        n: Int64(stat("n") ?? 1000), mean: mean, std: stat("std") ?? 0, p95: stat("p95") ?? mean,
+                        n: Int64(n), mean: mean, std: stat("std") ?? 0, p95: stat("p95") ?? mean,
                         p99: stat("p99") ?? mean, min: stat("min") ?? 0, max: stat("max") ?? mean, snapshotID: 0, ready: true)
                 }
             }

@@ -52,6 +52,21 @@ import Testing
         #expect(r.diagnostics.isEmpty, "\(r.diagnostics)")
     }
 
+    /// Found by fuzzing: a test baseline's n of 1e30 trapped converting to Int64.
+    @Test func aTestBaselineCountOutOfRangeIsADiagnostic() {
+        let r = load("""
+            - name: r
+              severity: low
+              condition: output_tokens > baseline.p99
+              tests:
+                - name: t
+                  baseline: {output_tokens: {n: 1e30}}
+                  events: [{at: 0s}]
+                  expect: 0
+            """)
+        #expect(r.diagnostics.map { "\($0.line):\($0.column) \($0.code)" } == ["6:37 bad_test"], "\(r.diagnostics)")
+    }
+
     @Test func theBundledRulesHaveNoWarnings() {
         let r = RuleLoader.load(paths: [BundledRuleFiles.path], metrics: MetricDefinition.defaults, fields: FieldTable())
         #expect(r.diagnostics.isEmpty, "\(r.diagnostics)")
