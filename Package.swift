@@ -12,6 +12,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "iw-detect", targets: ["iw-detect"]),
+        // The fuzz entries, for the separate fuzz package (Tests/Fuzz/Package.swift).
+        .library(name: "IWDetectFuzzEntries", targets: ["IWDetectFuzzEntries"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,6 +64,19 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "IWDetectTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // One function per fuzz target (FuzzTarget), called by the libFuzzer executables of
+        // Tests/Fuzz/Package.swift (scripts/fuzz) and by FuzzRegressionTests on the committed corpus.
+        .target(
+            name: "IWDetectFuzzEntries",
+            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Yams"],
+            path: "Tests/Fuzz/Entries",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["IWDetectFuzzEntries", "IWDetectTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

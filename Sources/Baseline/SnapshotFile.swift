@@ -71,7 +71,7 @@ public enum SnapshotFile {
             }
             let n = try number("n"), mean = try number("mean"), std = try number("std")
             let p95 = try number("p95"), p99 = try number("p99"), lo = try number("min"), hi = try number("max")
-            guard n >= 1, n == n.rounded() else { throw FileError(description: "\(at): n must be a whole number of at least 1") }
+            guard n >= 1, n == n.rounded(), n < 0x1p63 else { throw FileError(description: "\(at): n must be a whole number from 1 to 2^63 - 1") }
             guard std >= 0 else { throw FileError(description: "\(at): std must not be negative") }
             guard lo <= p95, p95 <= p99, p99 <= hi, lo <= mean, mean <= hi else {
                 throw FileError(description: "\(at): needs min ≤ p95 ≤ p99 ≤ max and min ≤ mean ≤ max")

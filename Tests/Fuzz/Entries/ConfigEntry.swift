@@ -1,0 +1,36 @@
+import Alerts
+import Foundation
+import Pipeline
+
+/// The YAML config loader on the input (written to a private temporary file), then the sinks the
+/// config describes, built without an environment.
+///
+/// The sinks' file paths are redirected into the temporary folder first: a `jsonl` sink opens its
+/// file for appending, and a fuzzed path must not create files anywhere else. An empty path stays
+/// empty and a path ending in `/` becomes the folder itself, so the failure paths still run.
+public func fuzzConfig(_ data: UnsafeRawBufferPointer) {
+    let dir = FuzzTempDir()
+    defer { dir.remove() }
+    let file = dir.path + "/config.yaml"
+    guard FileManager.default.createFile(atPath: file, contents: Data(data)) else {
+        fuzzCheck(false, "cannot write \(file)")
+        return
+    }
+    var config = EngineConfig(databasePath: dir.path + "/state.db", rulePaths: [])
+    do {
+        try config.apply(file: file)
+    } catch {
+        _ = "\(error)"
+        return
+    }
+    for i in config.sinks.indices {
+        guard let path = config.sinks[i].path, !path.isEmpty else { continue }
+        config.sinks[i].path = path.hasSuffix("/") ? dir.path : dir.path + "/sink-\(i).jsonl"
+    }
+    do {
+        let sinks = try config.makeSinks(environment: [:])
+        for s in sinks { _ = (s.name, s.isLocal) }
+    } catch {
+        _ = "\(error)"
+    }
+}
