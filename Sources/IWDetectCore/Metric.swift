@@ -88,3 +88,14 @@ public protocol BaselineLookup {
     /// segment, or nil where there is no snapshot.
     func stats(metric: Int, for event: Event) -> MetricStats?
 }
+
+/// A baseline the pipeline both reads and trains: the live model, or a fixed snapshot (rule tests).
+///
+/// ## Implementation requirements
+/// Called per event on the hot path, synchronously: no I/O, no locks.
+public protocol TrainableBaseline: BaselineLookup {
+    /// Moves the baseline's schedule to the stream clock; true when a snapshot was recomputed.
+    mutating func advance(to clock: EventTime) -> Bool
+    /// Adds the event's metrics, or counts it as excluded when it must not train.
+    mutating func observe(_ event: Event, trains: Bool)
+}

@@ -30,12 +30,12 @@ public enum IngestStore {
             """),
     ]
 
-    /// Records rejects; `sourcePath` is the resolved path of a file source (nil for others).
-    public static func insert(_ rejects: [Reject], sourcePath: String?, into db: Database) throws {
+    /// Records rejects.
+    public static func insert(_ rejects: [Reject], into db: Database) throws {
         for r in rejects {
             try db.run("INSERT INTO rejects(source, line, offset, reason, detail, prefix, source_path) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        [.text(r.source), .int(r.line), .int(r.offset), .text(r.reason.rawValue), .text(r.detail), .text(r.prefix),
-                        sourcePath.map { .text($0) } ?? .null])
+                        r.sourcePath.map { .text($0) } ?? .null])
         }
     }
 
@@ -114,6 +114,10 @@ public enum IngestStore {
         try db.query("SELECT source, offset, line, fingerprint FROM checkpoints WHERE source LIKE 'file:%' ORDER BY updated_at DESC") {
             ($0.text(0), Checkpoint(offset: $0.int(1), line: $0.int(2), fingerprint: $0.text(3)))
         }
+    }
+
+    public static func save(_ c: SourceCheckpoint, into db: Database) throws {
+        try save(Checkpoint(offset: c.offset, line: c.line, fingerprint: c.fingerprint), source: c.key, into: db)
     }
 
     public static func save(_ c: Checkpoint, source: String, into db: Database) throws {

@@ -20,6 +20,8 @@ public struct Reject: Sendable, Equatable {
     public var detail: String
     /// At most ``Reject/prefixBytes`` bytes of the line, invalid UTF-8 replaced.
     public var prefix: String
+    /// A file source's resolved path (so `rejects --source` finds it however it is named).
+    public var sourcePath: String?
 
     /// How much of a rejected line is kept: enough to recognise it, not a whole prompt.
     public static let prefixBytes = 120

@@ -91,6 +91,33 @@ public final class LineReader {
         return .data(caughtUp: n < want)
     }
 
+    /// Reads once, like ``read(_:)``, and returns the lines as an owned ``LineBatch`` (one copy of
+    /// their bytes, padded), or the status when no line came out of it.
+    /// - Returns: the batch (possibly without lines) and the read's status.
+    public func next(source: String) throws -> (LineBatch, Status) {
+        var lines: [LineBatch.Line] = []
+        var bytes: [UInt8] = []
+        // The lines must be copied as they are framed: after framing, the reader moves a partial
+        // last line to the front of its buffer, over them.
+        let status = try read { framed in
+            switch framed {
+            case .line(let b, let number, let offset):
+                if bytes.isEmpty { bytes.reserveCapacity(filled + LineReader.padding) }
+                lines.append(.text(start: bytes.count, count: b.count, number: number, offset: offset))
+                bytes.append(contentsOf: b)
+            case .tooLong(let prefix, let number, let offset, let length):
+                lines.append(.tooLong(prefix: prefix, number: number, offset: offset, length: length))
+            }
+        }
+        if !bytes.isEmpty || !lines.isEmpty { bytes.append(contentsOf: repeatElement(0, count: LineReader.padding)) }
+        let caughtUp: Bool
+        switch status {
+        case .data(let c): caughtUp = c
+        case .endOfInput, .interrupted: caughtUp = true
+        }
+        return (LineBatch(source: source, bytes: bytes, lines: lines, checkpoint: nil, caughtUp: caughtUp), status)
+    }
+
     /// Emits the lines in the buffer; keeps a trailing partial line for the next read.
     private func frame(_ body: (FramedLine) throws -> Void) throws {
         let base = UnsafeRawPointer(buffer.baseAddress!)
@@ -104,7 +131,7 @@ public final class LineReader {
                 skipping = nil
                 try body(.tooLong(prefix: skip.prefix, number: skip.number, offset: skip.offset, length: skip.length))
             } else if end - start > maxLineBytes {
-                try body(.tooLong(prefix: Array(UnsafeRawBufferPointer(start: base + start, count: 256)),
+                try body(.tooLong(prefix: Array(UnsafeRawBufferPointer(start: base + start, count: min(256, end - start))),
                                   number: nextLine, offset: bufferOffset + Int64(start), length: Int64(end - start)))
             } else {
                 var len = end - start

@@ -31,35 +31,29 @@ public enum RuleTestRunner {
             guard let rule = (set.rules + set.disabledRules).first(where: { $0.info.name == test.rule }) else {
                 return RuleTestResult(test: test, alerts: 0, problems: ["the rule was not compiled"])
             }
-            var engine = RuleEngine(ruleSet: RuleSet(rules: [rule], lists: set.lists))
-            var suppressor = Suppressor()
-            let baseline = FixedSnapshot(metrics: metrics, stats: test.baseline)
-            var alerts = 0
+            // The pipeline's own processor, on the test's fixed baseline, with no sinks.
+            var processor = Processor(baseline: FixedSnapshot(metrics: metrics, stats: test.baseline),
+                                      rules: RuleEngine(ruleSet: RuleSet(rules: [rule], lists: set.lists)),
+                                      router: AlertRouter(routes: [:]), sinkNames: [], everywhere: [], excludeAlerting: true,
+                                      now: { RuleTestCase.epoch })
             var problems: [String] = []
-            var detections: [Detection] = []
             for (i, line) in test.events.enumerated() {
                 var text = line
                 let decoded = text.withUTF8 { decoder.decode(UnsafeRawBufferPointer($0), origin: Event.Origin(source: test.name, line: Int64(i + 1))) }
-                guard case .event(let event) = decoded else {
-                    if case .reject(let reason, let detail) = decoded { problems.append("event \(i + 1) was rejected: \(reason.rawValue): \(detail)") }
-                    continue
-                }
-                detections.removeAll()
-                engine.evaluate(event, baseline: baseline, into: &detections)
-                for d in detections {
-                    if case .alert = suppressor.decide(d) {
-                        suppressor.opened(d, alertID: "\(i)")
-                        alerts += 1
-                    }
+                switch decoded {
+                case .event(let event): processor.process(event)
+                case .reject(let reason, let detail): problems.append("event \(i + 1) was rejected: \(reason.rawValue): \(detail)")
                 }
             }
+            let alerts = Int(processor.counts.alerts.values.reduce(0, +))
             return RuleTestResult(test: test, alerts: alerts, problems: problems)
         }
     }
 }
 
-/// A ready snapshot with fixed numbers, by metric name (or the field a metric reads).
-struct FixedSnapshot: BaselineLookup {
+/// A ready snapshot with fixed numbers, by metric name (or the field a metric reads); events do
+/// not change it.
+struct FixedSnapshot: TrainableBaseline {
     var byIndex: [Int: MetricStats] = [:]
 
     init(metrics: [MetricDefinition], stats: [String: MetricStats]) {
@@ -70,4 +64,6 @@ struct FixedSnapshot: BaselineLookup {
     }
 
     func stats(metric: Int, for event: Event) -> MetricStats? { byIndex[metric] }
+    mutating func advance(to clock: EventTime) -> Bool { false }
+    mutating func observe(_ event: Event, trains: Bool) {}
 }

@@ -39,9 +39,9 @@ public enum RuleStateStore {
         try db.query("SELECT value FROM rule_state WHERE key = 'clock'") { EventTime(micros: $0.int(0)) }.first ?? .unset
     }
 
-    /// Writes the series changed since the last save; call inside the batch's transaction.
+    /// Writes the series changed since the last save (after ``RuleEngine/sweep()``, so keys whose
+    /// windows emptied are deleted); call inside the batch's transaction.
     public static func save(_ engine: inout RuleEngine, to db: Database) throws {
-        engine.sweep()
         for d in engine.dirty {
             let rule = engine.ruleSet.rules[d.rule]
             let spec = rule.windows[d.fn]

@@ -1,0 +1,94 @@
+import Alerts
+import Baseline
+import Foundation
+import IWDetectCore
+import Rules
+
+/// The pipeline's processing stage: events in, alerts and state changes out, no I/O.
+///
+/// A value owned by the one task that runs the pipeline. Per event, in order: the baseline's
+/// schedule follows the stream clock, every rule is evaluated, the event trains the baseline
+/// unless it alerted or was blocked, and each detection goes through dedup and routing. Alerts
+/// wait in ``alerts`` until the committer writes them with the state that produced them.
+public struct Processor<Baseline: TrainableBaseline> {
+    public var baseline: Baseline
+    public var rules: RuleEngine
+    public var suppressor: Suppressor
+    let router: AlertRouter
+    /// The configured sink names, and those that receive every alert (stdout in a zero-config
+    /// run): fixed at start, so routing does not rebuild them per detection.
+    let sinkNames: Set<String>
+    let everywhere: [String]
+    let excludeAlerting: Bool
+    /// The wall clock for `detected_at` (reported, never part of an alert's identity).
+    let now: @Sendable () -> EventTime
+    private var detections: [Detection] = []
+
+    /// Alerts raised since the last ``takeAlerts()``, with their one-line readable form.
+    public private(set) var alerts: [(Alert, String)] = []
+    public private(set) var counts = Counts()
+
+    /// What the processor did, for the summary.
+    public struct Counts: Sendable {
+        public var events: Int64 = 0
+        public var detections: Int64 = 0
+        public var recomputes: Int64 = 0
+        /// Alerts raised, by "rule\tseverity".
+        public var alerts: [String: Int64] = [:]
+        /// Detections folded into an open alert, by rule.
+        public var suppressed: [String: Int64] = [:]
+    }
+
+    public init(baseline: Baseline, rules: RuleEngine, suppressor: Suppressor = Suppressor(), router: AlertRouter,
+                sinkNames: Set<String>, everywhere: [String], excludeAlerting: Bool,
+                now: @escaping @Sendable () -> EventTime = { EventTime(seconds: Date().timeIntervalSince1970) }) {
+        self.baseline = baseline
+        self.rules = rules
+        self.suppressor = suppressor
+        self.router = router
+        self.sinkNames = sinkNames
+        self.everywhere = everywhere
+        self.excludeAlerting = excludeAlerting
+        self.now = now
+    }
+
+    /// Processes one event.
+    @inline(__always)
+    public mutating func process(_ event: Event) {
+        counts.events += 1
+        let clock = max(rules.clock, event.time)
+        if baseline.advance(to: clock) { counts.recomputes += 1 }
+        detections.removeAll(keepingCapacity: true)
+        rules.evaluate(event, baseline: baseline, into: &detections)
+        let blocked = event.values[FieldTable.guardrailAction].string == "block" || event.values[FieldTable.decision].string == "block"
+        baseline.observe(event, trains: !(excludeAlerting && (blocked || !detections.isEmpty)))
+        guard !detections.isEmpty else { return }
+        for d in detections {
+            counts.detections += 1
+            switch suppressor.decide(d) {
+            case .suppress:
+                counts.suppressed[d.rule.name, default: 0] += 1
+            case .alert(let suppressedBefore):
+                let channels = router.channels(for: d.rule, available: sinkNames, everywhere: everywhere)
+                let alert = Alert(detection: d, suppressedBefore: suppressedBefore, detectedAt: now(), channels: channels)
+                suppressor.opened(d, alertID: alert.id)
+                alerts.append((alert, AlertSummary.line(d, alertID: alert.id, suppressedBefore: suppressedBefore)))
+                counts.alerts["\(d.rule.name)\t\(d.rule.severity.rawValue)", default: 0] += 1
+            }
+        }
+    }
+
+    /// The alerts raised since the last call, handed to the committer.
+    public mutating func takeAlerts() -> [(Alert, String)] {
+        defer { alerts.removeAll(keepingCapacity: true) }
+        return alerts
+    }
+
+    /// Forgets window entries and dedup groups that can no longer matter (before a commit).
+    public mutating func sweep() {
+        rules.sweep()
+        suppressor.sweep(clock: rules.clock)
+    }
+}
+
+extension BaselineModel: TrainableBaseline {}

@@ -1,0 +1,34 @@
+import Alerts
+import Baseline
+import IWDetectCore
+import Ingest
+import Rules
+
+/// The commit stage: one transaction per batch holding everything the batch changed (rejects,
+/// alerts and their outbox rows, baseline buckets and snapshots, window and dedup state) and every
+/// source's checkpoint, so a crash loses nothing and repeats nothing (DESIGN §7).
+public struct StateCommitter {
+    let db: Database
+
+    public init(db: Database) { self.db = db }
+
+    /// Commits a batch. Alerts already in the database (the same input raised again) are not
+    /// queued twice.
+    /// - Returns: how many of `alerts` were already there.
+    /// - Throws: ``DatabaseError``; then nothing of the batch is committed.
+    @discardableResult
+    public func commit(rejects: [Reject], alerts: [(Alert, String)], processor: inout Processor<BaselineModel>,
+                       checkpoints: some Sequence<SourceCheckpoint>) throws -> Int {
+        processor.sweep()
+        return try db.transaction {
+            var duplicates = 0
+            try IngestStore.insert(rejects, into: db)
+            for (alert, line) in alerts where try !AlertStore.insert(alert, summary: line, into: db) { duplicates += 1 }
+            try BaselineStore.save(&processor.baseline, to: db)
+            try RuleStateStore.save(&processor.rules, to: db)
+            try AlertStore.save(&processor.suppressor, to: db)
+            for c in checkpoints { try IngestStore.save(c, into: db) }
+            return duplicates
+        }
+    }
+}
