@@ -27,6 +27,17 @@ public struct FileFingerprint: Sendable, Equatable {
         self.hash = h.hex
     }
 
+    /// The identity of a followed file: its first line, newline included (at most ``maxBytes``);
+    /// nil while the file has no complete first line and is shorter than that. Stable from the
+    /// moment it exists, however the file grows; the same for a copy of the file.
+    public static func firstLine(fd: Int32) -> FileFingerprint? {
+        var buf = [UInt8](repeating: 0, count: maxBytes)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, maxBytes, 0) }
+        guard n > 0 else { return nil }
+        if let nl = buf.prefix(n).firstIndex(of: 0x0A) { return FileFingerprint(fd: fd, length: nl + 1) }
+        return n == maxBytes ? FileFingerprint(fd: fd, length: maxBytes) : nil
+    }
+
     /// Parses the stored form, `LENGTH:HASH`. A bare hash (written before lengths were stored)
     /// covers 1 KiB.
     public init?(stored: String) {

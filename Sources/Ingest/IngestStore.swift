@@ -109,9 +109,13 @@ public enum IngestStore {
         return String(cString: cwd) + "/" + path
     }
 
-    /// Every file checkpoint, by key.
+    /// Checkpoint keys of followed files (``FollowSource``) start with this, followed by the
+    /// fingerprint of the file's first line.
+    public static let identityPrefix = "first-line:"
+
+    /// Every file checkpoint (by path, or by identity for followed files), newest first.
     public static func fileCheckpoints(_ db: Database) throws -> [(String, Checkpoint)] {
-        try db.query("SELECT source, offset, line, fingerprint FROM checkpoints WHERE source LIKE 'file:%' ORDER BY updated_at DESC") {
+        try db.query("SELECT source, offset, line, fingerprint FROM checkpoints WHERE source LIKE 'file:%' OR source LIKE 'first-line:%' ORDER BY updated_at DESC") {
             ($0.text(0), Checkpoint(offset: $0.int(1), line: $0.int(2), fingerprint: $0.text(3)))
         }
     }

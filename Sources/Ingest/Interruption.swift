@@ -16,18 +16,26 @@ public enum Interruption {
     public static var signal: Int32 { received.load(ordering: .relaxed) }
 
     /// Installs the handlers (once per process; later calls do nothing).
-    public static func install() {
+    /// - Parameter reload: also take SIGHUP, as a request to reload (``takeReloadRequest()``),
+    ///   for the long-running commands.
+    public static func install(reload: Bool = false) {
         guard installed.exchange(true, ordering: .relaxed) == false else { return }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
         wakeRead.store(fds[0], ordering: .relaxed)
         wakeWrite.store(fds[1], ordering: .relaxed)
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { sig in
-            // Async-signal-safe only: an atomic exchange, write(2), _exit(2).
-            if Interruption.received.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
+            // Async-signal-safe only: atomics, write(2), _exit(2).
+            if sig == SIGHUP {
+                Interruption.reloads.wrappingAdd(1, ordering: .relaxed)
+            } else if Interruption.received.exchange(sig, ordering: .relaxed) != 0 {
+                _exit(128 + sig)
+            }
             var byte: UInt8 = 1
             _ = write(Interruption.wakeWrite.load(ordering: .relaxed), &byte, 1)
         }
@@ -35,12 +43,29 @@ public enum Interruption {
         action.sa_flags = 0  // no SA_RESTART: a blocking read returns EINTR
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM] + (reload ? [SIGHUP] : []) {
             sigaction(sig, &action, nil)
             sigaddset(&unblock, sig)
         }
         // A parent may have started us with these signals blocked.
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    }
+
+    /// The read end of the pipe a signal writes to, for `poll` beside other descriptors (-1 before
+    /// ``install(reload:)``).
+    public static var wakeDescriptor: Int32 { wakeRead.load(ordering: .relaxed) }
+
+    /// Whether a SIGHUP arrived that ``takeReloadRequest()`` has not taken yet.
+    public static var reloadPending: Bool { reloads.load(ordering: .relaxed) != reloadsTaken.load(ordering: .relaxed) }
+
+    /// Takes a pending reload request (SIGHUP): true once per burst of signals.
+    public static func takeReloadRequest() -> Bool {
+        let now = reloads.load(ordering: .relaxed)
+        guard reloadsTaken.exchange(now, ordering: .relaxed) != now else { return false }
+        // Empty the wake pipe, so poll does not wake for a signal already handled.
+        var buf = [UInt8](repeating: 0, count: 64)
+        while read(wakeDescriptor, &buf, buf.count) > 0 {}
+        return true
     }
 
     /// Waits until `fd` is readable or a signal arrived; true when it is readable.
@@ -69,6 +94,8 @@ public enum Interruption {
     }
 
     static let received = Atomic<Int32>(0)
+    static let reloads = Atomic<Int>(0)
+    static let reloadsTaken = Atomic<Int>(0)
     static let installed = Atomic<Bool>(false)
     static let wakeRead = Atomic<Int32>(-1)
     static let wakeWrite = Atomic<Int32>(-1)

@@ -48,18 +48,29 @@ public final class LineReader {
     private var eof = false
     /// A pipe, terminal or socket: reads may block, so they wait in `poll` beside the signal pipe.
     private let mayBlock: Bool
+    private let follow: Bool
+
+    /// The stream offset up to which bytes have been read: past ``committedOffset`` by a line
+    /// still being written (or being skipped as too long).
+    public var consumedOffset: Int64 { bufferOffset + Int64(filled) }
 
     /// - Parameters:
     ///   - fd: an open file descriptor, positioned at `offset`.
     ///   - offset: the stream offset the descriptor is at (a checkpoint, or 0).
     ///   - line: the number of the first line to be read.
-    public init(fd: Int32, maxLineBytes: Int, offset: Int64 = 0, line: Int64 = 1, chunkBytes: Int = 1 << 20) {
+    ///   - follow: the descriptor is a file that grows (``FollowSource``): reaching its end means
+    ///     "nothing yet", not the end of input, and a last line without a newline is still being
+    ///     written, so it is kept until its newline arrives (or ``finish(source:)``).
+    public init(fd: Int32, maxLineBytes: Int, offset: Int64 = 0, line: Int64 = 1, chunkBytes: Int = 1 << 20, follow: Bool = false) {
         self.fd = fd
         self.maxLineBytes = maxLineBytes
+        self.follow = follow
         let capacity = max(chunkBytes, maxLineBytes + 1) + maxLineBytes + 1
-        // Reads fill `buffer` only; the allocation has `padding` more bytes behind it.
+        // Reads fill `buffer` only; the allocation has `padding` more bytes behind it. Only the
+        // padding is initialised: pages a read never reached are never touched, so an idle
+        // reader costs no resident memory.
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity + LineReader.padding, alignment: 64)
-        storage.initializeMemory(as: UInt8.self, repeating: 0)
+        UnsafeMutableRawBufferPointer(rebasing: storage[capacity...]).initializeMemory(as: UInt8.self, repeating: 0)
         self.buffer = UnsafeMutableRawBufferPointer(rebasing: storage[0..<capacity])
         self.bufferOffset = offset
         self.committedOffset = offset
@@ -82,6 +93,7 @@ public final class LineReader {
             throw IngestError.read(errno: errno)
         }
         if n == 0 {
+            if follow { return .data(caughtUp: true) }
             eof = true
             try flushFinal(body)
             return .endOfInput
@@ -116,6 +128,25 @@ public final class LineReader {
         case .endOfInput, .interrupted: caughtUp = true
         }
         return (LineBatch(source: source, bytes: bytes, lines: lines, checkpoint: nil, caughtUp: caughtUp), status)
+    }
+
+    /// Ends a followed file: hands over a last line without a newline as a complete line (the
+    /// file was let go after rotation) and reports the end of input from then on.
+    public func finish(source: String) throws -> LineBatch {
+        var lines: [LineBatch.Line] = []
+        var bytes: [UInt8] = []
+        eof = true
+        try flushFinal { framed in
+            switch framed {
+            case .line(let b, let number, let offset):
+                lines.append(.text(start: bytes.count, count: b.count, number: number, offset: offset))
+                bytes.append(contentsOf: b)
+            case .tooLong(let prefix, let number, let offset, let length):
+                lines.append(.tooLong(prefix: prefix, number: number, offset: offset, length: length))
+            }
+        }
+        if !lines.isEmpty { bytes.append(contentsOf: repeatElement(0, count: LineReader.padding)) }
+        return LineBatch(source: source, bytes: bytes, lines: lines, checkpoint: nil, caughtUp: true)
     }
 
     /// Emits the lines in the buffer; keeps a trailing partial line for the next read.

@@ -109,7 +109,7 @@ public final class FileSource: LineSource {
         for (other, c) in try IngestStore.fileCheckpoints(db) where other != key && c.line > 1 && usable(c) {
             resume.offset = c.offset
             resume.line = c.line
-            resume.sameContentAs = String(other.dropFirst(IngestStore.filePrefix.count))
+            resume.sameContentAs = other.hasPrefix(IngestStore.filePrefix) ? String(other.dropFirst(IngestStore.filePrefix.count)) : "a followed file (\(other))"
             return resume
         }
         return resume

@@ -82,6 +82,9 @@ public final class Engine {
     public var progress: ((IngestSummary) -> Void)?
     /// Called before alerts are written to local sinks (to clear a terminal's progress line).
     public var beforeLocalOutput: (() -> Void)?
+    /// Called when the source returned without lines (a follower caught up, or woken by SIGHUP):
+    /// between batches, where the rule set may be replaced.
+    public var afterIdle: (() -> Void)?
     public private(set) var summary = IngestSummary()
 
     public init(config: EngineConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -113,6 +116,13 @@ public final class Engine {
     public var remoteSinks: [any AlertSink] { sinks.filter { !$0.isLocal } }
 
     public var baselineModel: BaselineModel { processor.baseline }
+
+    /// Follows files (`tail`) until SIGINT or SIGTERM; `notice` hears of new, rotated and
+    /// truncated files as they happen.
+    public func follow(_ options: FollowSource.Options, notice: @escaping (String, String) -> Void) async throws -> IngestSummary {
+        let source = NoticingSource(FollowSource(options: options, db: db), notice: notice)
+        return try await run(source)
+    }
 
     // MARK: - Ingest
 
@@ -166,7 +176,10 @@ public final class Engine {
             }
             batchLines += batch.lines.count
             let done = status == .endOfInput || status == .interrupted
-            if done || batchLines >= config.batchLines || batch.caughtUp {
+            // Due at the end, every batch_lines lines, and when the source is caught up; an idle
+            // follower's "caught up" with nothing read since the last commit writes nothing.
+            let due = done || batchLines >= config.batchLines || batch.caughtUp
+            if due && (batchLines > 0 || !checkpoints.isEmpty || summary.commits == 0 || done) {
                 do {
                     try await commit(rejects: rejects, checkpoints: checkpoints.values)
                 } catch let error as DatabaseError {
@@ -186,6 +199,7 @@ public final class Engine {
             }
             if status == .interrupted { summary.interrupted = (Interruption.signal, nextLine) }
             if done { break }
+            if batch.lines.isEmpty { afterIdle?() }
         }
         summary.seconds = Date().timeIntervalSince(began)
         takeCounts()
@@ -216,5 +230,23 @@ public final class Engine {
             summary.localDeliveryErrors += pass.failed + pass.dead
         }
         summary.commits += 1
+    }
+}
+
+/// A follower that reports its notices after each read.
+final class NoticingSource: LineSource {
+    let inner: FollowSource
+    let notice: (String, String) -> Void
+    var name: String { inner.name }
+
+    init(_ inner: FollowSource, notice: @escaping (String, String) -> Void) {
+        self.inner = inner
+        self.notice = notice
+    }
+
+    func next() throws -> (LineBatch, LineReader.Status) {
+        let result = try inner.next()
+        for (path, what) in inner.takeNotices() { notice(path, what) }
+        return result
     }
 }

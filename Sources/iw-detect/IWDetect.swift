@@ -16,7 +16,7 @@ struct IWDetect: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            IngestCommand.self, RejectsCommand.self, AlertsCommand.self, BaselineCommand.self, RulesCommand.self,
+            IngestCommand.self, TailCommand.self, RejectsCommand.self, AlertsCommand.self, BaselineCommand.self, RulesCommand.self,
             GenerateCommand.self,
         ]
     )
