@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // simdjson (Debian's libsimdjson-dev) behind a plain C header: full validation, field extraction.
@@ -37,7 +38,7 @@ let package = Package(
         .target(name: "Alerts", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
         .target(
             name: "Pipeline",
-            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Yams"],
+            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Yams", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -45,6 +46,7 @@ let package = Package(
             dependencies: [
                 "Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

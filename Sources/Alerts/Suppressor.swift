@@ -58,6 +58,15 @@ public struct Suppressor: Sendable {
         dirty.insert(k)
     }
 
+    /// Forgets the groups of rules not in `rules` (removed or changed by a reload).
+    public mutating func retain(rules: Set<String>) {
+        for k in entries.keys {
+            guard let sep = k.firstIndex(of: "\u{1f}"), !rules.contains(String(k[..<sep])) else { continue }
+            entries[k] = nil
+            dirty.insert(k)
+        }
+    }
+
     /// Forgets groups whose window closed more than ``retention`` before `clock`.
     public mutating func sweep(clock: EventTime) {
         guard !clock.isUnset else { return }

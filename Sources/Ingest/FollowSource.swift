@@ -32,8 +32,11 @@ public final class FollowSource: LineSource {
         /// How long a file whose path is gone (rotated, deleted) may stay quiet before it is let go.
         public var rotateWait: Double = 5
         public var maxLineBytes = 1 << 20
-        /// Bytes read per file per turn, so one busy file cannot starve the others.
+        /// Bytes read per file per read.
         public var chunkBytes = 256 << 10
+        /// While nothing arrives, an empty batch this often, so the pipeline can do its
+        /// housekeeping (rule-file watching) between batches.
+        public var idleTick: Double = 1
 
         public init(patterns: [String]) { self.patterns = patterns }
     }
@@ -46,6 +49,7 @@ public final class FollowSource: LineSource {
     /// Whether lines were handed out since the last caught-up batch (a commit is then due).
     private var owesCaughtUp = false
     private var firstScan = true
+    private var lastReturn = FollowSource.monotonic()
     private let inotify: Int32
     private var watched: Set<String> = []
     /// Copies already reported, so the notice is given once.
@@ -140,13 +144,15 @@ public final class FollowSource: LineSource {
                 batch.checkpoint = f.checkpoint
                 batch.caughtUp = false
                 owesCaughtUp = true
+                lastReturn = now
                 return (batch, .data(caughtUp: false))
             }
             // Everything read: let go of rotated files that stayed quiet, then report being caught up
             // once (so the batch is committed), then wait.
             if let batch = try releaseQuietFiles(now) { return (batch, .data(caughtUp: false)) }
-            if owesCaughtUp {
+            if owesCaughtUp || now - lastReturn >= options.idleTick {
                 owesCaughtUp = false
+                lastReturn = now
                 return (LineBatch(source: name, checkpoint: nil, caughtUp: true), .data(caughtUp: true))
             }
             wait(options.pollInterval)

@@ -8,6 +8,7 @@ import Baseline
 import Foundation
 import IWDetectCore
 import Ingest
+import Logging
 import Rules
 
 /// All migrations of the state database, in order.
@@ -71,26 +72,31 @@ public enum InputSource: Sendable {
 public final class Engine {
     public let config: EngineConfig
     let db: Database
-    public let ruleSet: RuleSet
+    public private(set) var ruleSet: RuleSet
     public let warnings: [Diagnostic]
     let sinks: [any AlertSink]
     let deliverer: Deliverer
-    let decoder: JSONLineDecoder
+    var decoder: JSONLineDecoder
+    /// The fields the baseline reads, before any rule's: what a reloaded rule set extends.
+    let baseFields: FieldTable
+    /// Logs reloads (and, for `tail`, the followed files); the executable sets its handler.
+    public var logger = Logger(label: "iw-detect")
+    /// Reload the rule set on SIGHUP (``Interruption``) and, when set, when a rule file changes.
+    public var reloadOnSignal = false
+    var ruleWatcher: RuleWatcher?
     let committer: StateCommitter
     var processor: Processor<BaselineModel>
     /// Called with the summary every second or so on long work (for a terminal's progress line).
     public var progress: ((IngestSummary) -> Void)?
     /// Called before alerts are written to local sinks (to clear a terminal's progress line).
     public var beforeLocalOutput: (() -> Void)?
-    /// Called when the source returned without lines (a follower caught up, or woken by SIGHUP):
-    /// between batches, where the rule set may be replaced.
-    public var afterIdle: (() -> Void)?
     public private(set) var summary = IngestSummary()
 
     public init(config: EngineConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.config = config
         var fields = FieldTable()
         var baseline = BaselineModel(settings: config.baseline, metrics: config.metrics, fields: &fields)
+        baseFields = fields
         let loaded = RuleLoader.load(paths: config.rulePaths, metrics: config.metrics, fields: fields, extraFields: config.fields)
         guard let ruleSet = loaded.ruleSet else { throw RuleLoadError(diagnostics: loaded.diagnostics) }
         self.ruleSet = ruleSet
@@ -110,6 +116,52 @@ public final class Engine {
                               sinkNames: names,
                               everywhere: sinks.filter { $0.name == "stdout" && (config.stdout ?? config.sinks.isEmpty) }.map(\.name),
                               excludeAlerting: config.baseline.excludeAlerting)
+    }
+
+    /// Watch the rule files and reload when they change (`--watch-rules`).
+    public func watchRules() { ruleWatcher = RuleWatcher(paths: config.rulePaths) }
+
+    /// Loads the rule set again. On any error every diagnostic is logged and the engine keeps the
+    /// rules it has (DESIGN §5). Otherwise the new set takes over from the next batch: windows and
+    /// dedup state carry over for rules whose name and condition are unchanged, a changed rule
+    /// starts fresh, a removed rule's state is dropped, new fields are extracted from the next
+    /// batch on. Call between batches (nothing pending).
+    @discardableResult
+    public func reloadRules() -> Bool {
+        let loaded = RuleLoader.load(paths: config.rulePaths, metrics: config.metrics, fields: baseFields, extraFields: config.fields)
+        guard let next = loaded.ruleSet else {
+            for d in loaded.diagnostics { logger.error("\(d.description)") }
+            logger.error("rule reload refused: \(loaded.errors.count) error(s); still running the previous \(ruleSet.rules.count) rule(s)")
+            summary.reloadsRefused += 1
+            return false
+        }
+        for d in loaded.diagnostics { logger.warning("\(d.description)") }
+        let (rules, outcome) = processor.rules.reloaded(with: next)
+        processor.rules = rules
+        processor.suppressor.retain(rules: Set(outcome.kept))
+        decoder = JSONLineDecoder(fields: loaded.fields, maxLineBytes: config.maxLineBytes)
+        ruleSet = next
+        do {
+            try db.transaction { try RuleStateStore.prune(rules, in: db) }
+        } catch {
+            logger.error("rule reload: could not drop the stored windows of removed rules: \(error)")
+        }
+        summary.reloads += 1
+        logger.info("rules reloaded: \(next.rules.count) rule(s); \(outcome.kept.count) unchanged, \(outcome.changed.count) changed, \(outcome.added.count) added, \(outcome.removed.count) removed",
+                    metadata: ["changed": .array(outcome.changed.map { .string($0) }), "added": .array(outcome.added.map { .string($0) }),
+                               "removed": .array(outcome.removed.map { .string($0) })])
+        return true
+    }
+
+    /// Between batches: a pending SIGHUP, or changed rule files, reload the rules.
+    func reloadIfAsked() {
+        let signalled = reloadOnSignal && Interruption.takeReloadRequest()
+        let changed = ruleWatcher?.changed() ?? false
+        if signalled || changed {
+            ruleWatcher?.resync()
+            logger.info("reloading the rules (\(signalled ? "SIGHUP" : "a rule file changed"))")
+            reloadRules()
+        }
     }
 
     /// Sinks delivered by the background worker (network sinks).
@@ -199,7 +251,7 @@ public final class Engine {
             }
             if status == .interrupted { summary.interrupted = (Interruption.signal, nextLine) }
             if done { break }
-            if batch.lines.isEmpty { afterIdle?() }
+            if batchLines == 0 { reloadIfAsked() }
         }
         summary.seconds = Date().timeIntervalSince(began)
         takeCounts()

@@ -35,6 +35,9 @@ public struct IngestSummary: Sendable {
     public var startOffset: Int64 = 0
     /// The signal that stopped the run, and the first line not read (committed up to before it).
     public var interrupted: (signal: Int32, nextLine: Int64)?
+    /// Rule-set reloads done, and refused because the new set had errors.
+    public var reloads: Int64 = 0
+    public var reloadsRefused: Int64 = 0
 
     public var rejectedTotal: Int64 { rejected.values.reduce(0, +) }
     public var alertsTotal: Int64 { alerts.values.reduce(0, +) }
@@ -67,6 +70,7 @@ public struct IngestSummary: Sendable {
         if duplicateAlerts > 0 { out.append("  \(duplicateAlerts) alerts were already in the database (same input raised before) and were not queued again") }
         if lateEvents > 0 { out.append("late events (beyond the allowed lateness, not counted by windows): \(lateEvents)") }
         if keyOverflow > 0 { out.append("window key cap reached: \(keyOverflow) events not tracked") }
+        if reloads + reloadsRefused > 0 { out.append("rules: \(reloads) reload(s), \(reloadsRefused) refused (the previous rules kept running)") }
         if localDeliveryErrors > 0 { out.append("local sink delivery errors: \(localDeliveryErrors) (see iw-detect alerts list)") }
         out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of it (they alerted or were blocked)")
         let skipped = baselineSkipped.filter { $0.1 > 0 }
@@ -84,7 +88,7 @@ public struct IngestSummary: Sendable {
             ("alerts", .object(alerts.sorted { $0.key < $1.key }.map { ($0.key.replacingOccurrences(of: "\t", with: ":"), .int($0.value)) })),
             ("suppressed", .object(suppressed.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("late_events", .int(lateEvents)), ("baseline_excluded", .int(baselineExcluded)), ("recomputes", .int(recomputes)),
-            ("seconds", .number(seconds)), ("bytes", .int(bytes)),
+            ("seconds", .number(seconds)), ("bytes", .int(bytes)), ("reloads", .int(reloads)), ("reloads_refused", .int(reloadsRefused)),
             ("interrupted_by", interrupted.map { .string(Interruption.name($0.signal)) } ?? .null),
             ("next_line", interrupted.map { .int($0.nextLine) } ?? .null),
         ])

@@ -141,6 +141,38 @@ public struct RuleEngine: Sendable {
         }
     }
 
+    /// What a rule-set reload did to the rules, by name.
+    public struct Reload: Sendable, Equatable {
+        /// Same name and condition: their windows carried over.
+        public var kept: [String] = []
+        /// Same name, another condition: their windows start empty.
+        public var changed: [String] = []
+        public var added: [String] = []
+        public var removed: [String] = []
+        public init() {}
+    }
+
+    /// An engine for `ruleSet` that continues this one: the stream clock and counters, and the
+    /// windows of every rule whose name and condition are unchanged.
+    public func reloaded(with ruleSet: RuleSet) -> (RuleEngine, Reload) {
+        var next = RuleEngine(ruleSet: ruleSet, settings: settings)
+        next.clock = clock
+        next.lateEvents = lateEvents
+        next.keyOverflow = keyOverflow
+        var outcome = Reload()
+        let old = Dictionary(self.ruleSet.rules.enumerated().map { ($1.info.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for (r, rule) in ruleSet.rules.enumerated() {
+            guard let o = old[rule.info.name] else { outcome.added.append(rule.info.name); continue }
+            guard self.ruleSet.rules[o].info.condition == rule.info.condition else { outcome.changed.append(rule.info.name); continue }
+            next.state[r] = state[o]
+            for d in dirty where d.rule == o { next.dirty.insert(DirtyKey(rule: r, fn: d.fn, key: d.key)) }
+            outcome.kept.append(rule.info.name)
+        }
+        let now = Set(ruleSet.rules.map(\.info.name))
+        outcome.removed = self.ruleSet.rules.map(\.info.name).filter { !now.contains($0) }
+        return (next, outcome)
+    }
+
     /// Drops window entries that can no longer matter and keys left empty.
     public mutating func sweep() {
         // No event has set the stream clock yet (a fresh database and a batch of rejects only):

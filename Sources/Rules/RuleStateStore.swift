@@ -34,6 +34,16 @@ public enum RuleStateStore {
         engine.keyOverflow = state["key_overflow"] ?? 0
     }
 
+    /// Deletes the stored windows of rules and functions the engine's rule set no longer has
+    /// (after a reload); the rest stay.
+    public static func prune(_ engine: RuleEngine, in db: Database) throws {
+        let live = Set(engine.ruleSet.rules.flatMap { rule in rule.windows.map { rule.info.name + "\u{1f}" + $0.signature } })
+        let stored = try db.query("SELECT DISTINCT rule, function FROM rule_windows") { ($0.text(0), $0.text(1)) }
+        for (rule, function) in stored where !live.contains(rule + "\u{1f}" + function) {
+            try db.run("DELETE FROM rule_windows WHERE rule = ? AND function = ?", [.text(rule), .text(function)])
+        }
+    }
+
     /// The stream clock as last committed (``EventTime/unset`` before the first event).
     public static func clock(in db: Database) throws -> EventTime {
         try db.query("SELECT value FROM rule_state WHERE key = 'clock'") { EventTime(micros: $0.int(0)) }.first ?? .unset

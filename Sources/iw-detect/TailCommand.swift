@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IWDetectCore
 import Ingest
+import Logging
 import Pipeline
 import Rules
 
@@ -18,7 +19,8 @@ struct TailCommand: AsyncParsableCommand {
             with the state they produced, so a restart (even after kill -9) resumes exactly where
             the last commit left off. Include the rotated names in a glob (app.log*) so the end of
             a file rotated while iw-detect was down is read too. SIGINT or SIGTERM commits and
-            exits 0.
+            exits 0. SIGHUP (or, with --watch-rules, a change to a rule file) reloads the rules:
+            a set with errors is reported and the previous rules keep running.
             """
     )
 
@@ -45,13 +47,23 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(help: "Wait for another writer of the database to finish instead of exiting 1.")
     var wait = false
 
+    @Flag(help: "Reload the rules when a rule file changes (SIGHUP always reloads).")
+    var watchRules = false
+
+    @Option(help: ArgumentHelp("Log lines on standard error as readable text or one JSON object each.", valueName: "text|json"))
+    var logFormat = "text"
+
     func validate() throws {
         guard ["beginning", "end"].contains(from) else { throw ValidationError("--from must be beginning or end") }
         guard rotateWait >= 0, rotateWait <= 3600 else { throw ValidationError("--rotate-wait must be between 0 and 3600 seconds") }
         guard (10...10_000).contains(pollInterval) else { throw ValidationError("--poll-interval must be between 10 and 10000 ms") }
+        guard StderrLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
     }
 
     func run() async throws {
+        let format = StderrLogHandler.Format(rawValue: logFormat)!
+        LoggingSystem.bootstrap { StderrLogHandler(label: $0, format: format) }
+        let logger = Logger(label: "iw-detect.tail")
         var config = try common.engineConfig()
         if readable { config.readableStdout = true }
         let lock = try common.lockDatabase(waiting: wait, command: "tail \(patterns.joined(separator: " "))")
@@ -64,7 +76,10 @@ struct TailCommand: AsyncParsableCommand {
             printErr(e.description)
             throw ExitCode(2)
         }
-        for w in engine.warnings { printErr(w.description) }
+        for w in engine.warnings { logger.warning("\(w.description)") }
+        engine.logger = logger
+        engine.reloadOnSignal = true
+        if watchRules { engine.watchRules() }
         var options = FollowSource.Options(patterns: patterns)
         options.fromBeginning = from == "beginning"
         options.rotateWait = rotateWait
@@ -72,13 +87,14 @@ struct TailCommand: AsyncParsableCommand {
         options.maxLineBytes = config.maxLineBytes
         let worker = engine.remoteSinks.isEmpty ? nil : DeliveryWorker(databasePath: config.databasePath, sinks: engine.remoteSinks, settings: config.delivery)
         let workerTask = worker.map { w in Task { await w.run() } }
-        let summary = try await engine.follow(options) { path, what in printErr("tail: \(path): \(what)") }
+        logger.info("following \(patterns.joined(separator: " ")) into \(config.databasePath) with \(engine.ruleSet.rules.count) rule(s)")
+        let summary = try await engine.follow(options) { path, what in logger.info("\(path): \(what)", metadata: ["file": .string(path)]) }
         if let worker, workerTask != nil {
             worker.stop()
             let pending = await worker.drain(timeout: 0)
             if pending > 0 { printErr("delivery: \(pending) alert deliveries still pending; they stay in the outbox and are sent by the next run") }
         }
-        if let (signal, _) = summary.interrupted { printErr("tail: stopped by \(Interruption.name(signal)); everything read is committed") }
+        if let (signal, _) = summary.interrupted { logger.info("stopped by \(Interruption.name(signal)); everything read is committed") }
         printErr(jsonSummary ? summary.json.serialized() : summary.text(source: "tail"))
     }
 }

@@ -148,3 +148,50 @@ import Testing
         #expect(got() == Self.ids(8..<10))
     }
 }
+
+/// Rules reloaded while `tail` runs: SIGHUP with a new rule, then with a broken one.
+@Suite struct TailReloadTests {
+    @Test func sighupLoadsANewRuleAndABrokenSetKeepsThePreviousRules() throws {
+        let run = try TailTests.Run(["app.log"])
+        try run.write([["write", "app.log", 0, 3]])
+        let deadline = Date().addingTimeInterval(20)
+        while run.alerted.count < 3 && Date() < deadline { usleep(20_000) }
+        // A new rule, then SIGHUP: it fires from the next batch on.
+        run.dir.write("rules/second.yaml", "- {name: u5_seen, severity: high, condition: \"user_id == 'u5'\"}\n")
+        kill(run.process.processIdentifier, SIGHUP)
+        while !run.stderr.contains("rules reloaded") && Date() < deadline { usleep(20_000) }
+        try run.write([["write", "app.log", 3, 6]])
+        while run.alerted.count < 7 && Date() < deadline { usleep(20_000) }
+        // A broken rule file, then SIGHUP: reported, and both rules keep firing.
+        run.dir.write("rules/broken.yaml", "- {name: broken, severity: high, condition: 'user_id =='}\n")
+        kill(run.process.processIdentifier, SIGHUP)
+        while !run.stderr.contains("rule reload refused") && Date() < deadline { usleep(20_000) }
+        run.dir.write("rules/third.yaml", "- {name: u7_seen, severity: high, condition: \"user_id == 'u7'\"}\n")  // not loaded: no reload asked
+        // e5 again: a repeat for both rules' dedup; e6 and e7 are new.
+        try run.write([["write", "app.log", 5, 8]])
+        _ = run.finish(expecting: 9)
+        let final = jsonLines(try String(contentsOfFile: run.stdoutPath, encoding: .utf8)).map { "\($0["rule"] as? String ?? "?"):\($0["event_id"] as? String ?? "?")" }
+        #expect(final.count == 9, "\(final)")
+        #expect(final.contains("u5_seen:e5"), "the new rule fired: \(final)")
+        #expect(final.filter { $0.hasPrefix("u5_seen:") }.count == 1, "dedup of the new rule holds: \(final)")
+        #expect(final.contains("every_event:e7"), "the previous rules kept running after the broken reload: \(final)")
+        #expect(!final.contains { $0.hasPrefix("u7_seen") }, "no reload happened without SIGHUP")
+        #expect(run.stderr.contains("broken.yaml:1:"), "the broken set's diagnostics are logged: \(run.stderr)")
+        #expect(run.stderr.contains("still running the previous 2 rule(s)"))
+    }
+
+    @Test func aRuleFileChangeReloadsWithWatchRules() throws {
+        let run = try TailTests.Run(["app.log"], extra: ["--watch-rules", "--log-format", "json"])
+        try run.write([["write", "app.log", 0, 2]])
+        let deadline = Date().addingTimeInterval(20)
+        while run.alerted.count < 2 && Date() < deadline { usleep(20_000) }
+        run.dir.write("rules/second.yaml", "- {name: u3_seen, severity: high, condition: \"user_id == 'u3'\"}\n")
+        while !run.stderr.contains("rules reloaded") && Date() < deadline { usleep(50_000) }
+        try run.write([["write", "app.log", 2, 4]])
+        let ids = run.finish(expecting: 5)
+        #expect(ids.filter { $0 == "e3" }.count == 2, "every_event and u3_seen both fired on e3: \(ids)")
+        let logs = jsonLines(run.stderr)
+        #expect(logs.contains { ($0["message"] as? String)?.hasPrefix("rules reloaded") == true && ($0["added"] as? [String]) == ["u3_seen"] },
+                "JSON log lines with metadata: \(run.stderr)")
+    }
+}

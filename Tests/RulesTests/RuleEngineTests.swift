@@ -136,3 +136,46 @@ struct FixedBaseline: BaselineLookup {
         #expect(try #require(loaded.ruleSet).rules.first?.info.dedupKey == ["user_id"])
     }
 }
+
+/// A reloaded rule set continues the windows of unchanged rules only.
+@Suite struct RuleReloadTests {
+    func load(_ yaml: String) throws -> RuleLoadResult {
+        let r = RuleLoader.load(sources: [("r.yaml", yaml)], metrics: MetricDefinition.defaults, fields: FieldTable())
+        _ = try #require(r.ruleSet, "\(r.diagnostics)")
+        return r
+    }
+
+    func event(_ fields: FieldTable, _ seconds: Int64, session: String) -> Event {
+        var v = Array(repeating: FieldValue.missing, count: fields.count)
+        v[fields.existingSlot(for: "session_id")!] = .string(session)
+        return Event(time: EventTime(micros: seconds * 1_000_000), values: v, origin: .init(source: "t", line: seconds))
+    }
+
+    @Test func unchangedRulesKeepTheirWindowsChangedOnesStartFresh() throws {
+        let before = try load("""
+            - {name: kept, severity: low, condition: 'count(session_id, 5m) > 2'}
+            - {name: changed, severity: low, condition: 'count(session_id, 5m) > 2'}
+            - {name: removed, severity: low, condition: 'count(session_id, 5m) > 9'}
+            """)
+        var engine = RuleEngine(ruleSet: before.ruleSet!)
+        var out: [Detection] = []
+        for t in [0, 10] as [Int64] { engine.evaluate(event(before.fields, t, session: "s"), baseline: FixedBaseline(), into: &out) }
+        #expect(out.isEmpty)
+        let after = try load("""
+            - {name: added, severity: low, condition: 'count(session_id, 5m) > 2'}
+            - {name: changed, severity: low, condition: 'count(session_id, 5m) > 2 AND session_id == "s"'}
+            - {name: kept, severity: low, condition: 'count(session_id, 5m) > 2'}
+            """)
+        let (next, outcome) = engine.reloaded(with: after.ruleSet!)
+        #expect(outcome == {
+            var o = RuleEngine.Reload()
+            o.kept = ["kept"]; o.changed = ["changed"]; o.added = ["added"]; o.removed = ["removed"]
+            return o
+        }())
+        #expect(next.clock == engine.clock)
+        var continued = next
+        continued.evaluate(event(after.fields, 20, session: "s"), baseline: FixedBaseline(), into: &out)
+        // The third event: only the kept rule has seen the first two.
+        #expect(out.map(\.rule.name) == ["kept"])
+    }
+}
