@@ -31,14 +31,16 @@ let package = Package(
         .target(name: "IWDetectCore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Ingest", dependencies: ["IWDetectCore", "CSimdjson"], swiftSettings: swiftSettings),
         .target(name: "Baseline", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
-        .target(name: "Rules", dependencies: ["IWDetectCore", "Yams"], swiftSettings: swiftSettings, plugins: ["EmbedRules"]),
+        // Reading YAML with positions: every problem of a rule or config file as a Diagnostic.
+        .target(name: "YAMLSupport", dependencies: ["IWDetectCore", "Yams"], swiftSettings: swiftSettings),
+        .target(name: "Rules", dependencies: ["IWDetectCore", "YAMLSupport", "Yams"], swiftSettings: swiftSettings, plugins: ["EmbedRules"]),
         // Compiles rules/ into the Rules module (BundledRuleFiles), so the binary carries its rules.
         .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["embed-rules"]),
         .executableTarget(name: "embed-rules", swiftSettings: swiftSettings),
-        .target(name: "Alerts", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
+        .target(name: "Alerts", dependencies: ["IWDetectCore", "YAMLSupport", "Yams"], swiftSettings: swiftSettings),
         .target(
             name: "Pipeline",
-            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Yams", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -3,6 +3,7 @@ import Baseline
 import Foundation
 import IWDetectCore
 import Rules
+import YAMLSupport
 import Yams
 
 /// Everything the engine needs, resolved from flags, `IW_DETECT_*` variables and the config file.

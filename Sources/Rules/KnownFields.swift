@@ -1,3 +1,4 @@
+import IWDetectCore
 /// The field names a rule may use without a warning, and the nearest one to a misspelt name.
 ///
 /// A rule that names a field no producer writes is almost always a typo
@@ -44,28 +45,10 @@ public struct KnownFields: Sendable {
         let target = Array(name.utf8)
         var best: (String, Int)?
         for candidate in names.union(more) {
-            let d = KnownFields.distance(target, Array(candidate.utf8))
+            let d = EditDistance.between(target, Array(candidate.utf8))
             if d <= max(2, target.count / 4), d < (best?.1 ?? .max) || (d == best?.1 && candidate < best!.0) { best = (candidate, d) }
         }
         return best?.0
     }
 
-    /// The Levenshtein distance of two names.
-    public static func editDistance(_ a: String, _ b: String) -> Int { distance(Array(a.utf8), Array(b.utf8)) }
-
-    static func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var row = Array(0...b.count)
-        for i in 1...a.count {
-            var prev = row[0]
-            row[0] = i
-            for j in 1...b.count {
-                let cur = row[j]
-                row[j] = Swift.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
-                prev = cur
-            }
-        }
-        return row[b.count]
-    }
 }

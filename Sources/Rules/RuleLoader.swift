@@ -1,5 +1,6 @@
 import Foundation
 import IWDetectCore
+import YAMLSupport
 import Yams
 
 /// Reads rule files (YAML) into a compiled ``RuleSet``, collecting every problem with its file,

@@ -1,5 +1,4 @@
 import IWDetectCore
-import Rules
 import Yams
 
 /// Reads typed values out of a YAML config document, collecting every problem with its file, line
@@ -8,19 +7,19 @@ import Yams
 ///
 /// Each accessor checks the node's type and range and returns nil after recording a diagnostic,
 /// so the caller keeps the default and goes on to the next key.
-struct ConfigReader {
-    let file: String
-    private(set) var diagnostics: [Diagnostic] = []
+public struct ConfigReader {
+    public let file: String
+    public private(set) var diagnostics: [Diagnostic] = []
 
-    init(file: String) { self.file = file }
+    public init(file: String) { self.file = file }
 
-    mutating func error(_ node: Node?, _ code: String, _ message: String) {
+    public mutating func error(_ node: Node?, _ code: String, _ message: String) {
         diagnostics.append(Diagnostic(code, .error, message, file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1))
     }
 
     /// The node as a mapping whose keys are all in `keys`; unknown keys are errors. (Repeated
     /// keys never get here: the YAML library refuses them.)
-    mutating func mapping(_ node: Node, _ what: String, keys: [String]) -> Node.Mapping? {
+    public mutating func mapping(_ node: Node, _ what: String, keys: [String]) -> Node.Mapping? {
         guard case .mapping(let m) = node else {
             error(node, "bad_type", "\(what) must be a mapping of keys, e.g. { \(keys.prefix(2).map { "\($0): …" }.joined(separator: ", ")) }")
             return nil
@@ -46,7 +45,7 @@ struct ConfigReader {
         return ["", "~", "null", "Null", "NULL"].contains(s.string)
     }
 
-    mutating func int(_ m: Node.Mapping, _ key: String, _ what: String, in range: ClosedRange<Int64>) -> Int64? {
+    public mutating func int(_ m: Node.Mapping, _ key: String, _ what: String, in range: ClosedRange<Int64>) -> Int64? {
         guard let node = m[key], !isNull(node) else { return nil }
         guard let s = scalar(node), let v = Int64(String(s.string.filter { $0 != "_" })) else {
             error(node, "bad_type", "\(what) must be a whole number, got \(show(node))")
@@ -59,7 +58,7 @@ struct ConfigReader {
         return v
     }
 
-    mutating func double(_ m: Node.Mapping, _ key: String, _ what: String, in range: ClosedRange<Double>) -> Double? {
+    public mutating func double(_ m: Node.Mapping, _ key: String, _ what: String, in range: ClosedRange<Double>) -> Double? {
         guard let node = m[key], !isNull(node) else { return nil }
         guard let s = scalar(node), let v = Double(s.string), v.isFinite else {
             error(node, "bad_type", "\(what) must be a number, got \(show(node))")
@@ -72,7 +71,7 @@ struct ConfigReader {
         return v
     }
 
-    mutating func bool(_ m: Node.Mapping, _ key: String, _ what: String) -> Bool? {
+    public mutating func bool(_ m: Node.Mapping, _ key: String, _ what: String) -> Bool? {
         guard let node = m[key], !isNull(node) else { return nil }
         guard let s = scalar(node), s.style == .plain, let v = ["true": true, "false": false][s.string.lowercased()] else {
             error(node, "bad_type", "\(what) must be true or false, got \(show(node))")
@@ -81,7 +80,7 @@ struct ConfigReader {
         return v
     }
 
-    mutating func string(_ m: Node.Mapping, _ key: String, _ what: String, allowEmpty: Bool = false) -> String? {
+    public mutating func string(_ m: Node.Mapping, _ key: String, _ what: String, allowEmpty: Bool = false) -> String? {
         guard let node = m[key] else { return nil }
         guard let s = scalar(node) else {
             error(node, "bad_type", "\(what) must be text, got \(show(node))")
@@ -95,7 +94,7 @@ struct ConfigReader {
         return s.string
     }
 
-    mutating func duration(_ m: Node.Mapping, _ key: String, _ what: String, in range: ClosedRange<EventTime.Duration>) -> EventTime.Duration? {
+    public mutating func duration(_ m: Node.Mapping, _ key: String, _ what: String, in range: ClosedRange<EventTime.Duration>) -> EventTime.Duration? {
         guard let node = m[key], !isNull(node) else { return nil }
         guard let s = scalar(node), let d = EventTime.Duration(parsing: s.string) else {
             error(node, "bad_duration", "\(what) must be a duration such as 30s, 5m, 1h or 14d, got \(show(node))")
@@ -108,7 +107,7 @@ struct ConfigReader {
         return d
     }
 
-    mutating func stringList(_ m: Node.Mapping, _ key: String, _ what: String) -> [String]? {
+    public mutating func stringList(_ m: Node.Mapping, _ key: String, _ what: String) -> [String]? {
         guard let node = m[key], !isNull(node) else { return nil }
         guard case .sequence(let seq) = node else {
             error(node, "bad_type", "\(what) must be a list, e.g. [a, b], got \(show(node))")
@@ -126,7 +125,7 @@ struct ConfigReader {
     }
 
     /// The items of a list of mappings.
-    mutating func sequence(_ m: Node.Mapping, _ key: String, _ what: String) -> [Node]? {
+    public mutating func sequence(_ m: Node.Mapping, _ key: String, _ what: String) -> [Node]? {
         guard let node = m[key], !isNull(node) else { return nil }
         guard case .sequence(let seq) = node else {
             error(node, "bad_type", "\(what) must be a list of mappings (YAML items starting with '-')")
@@ -136,7 +135,7 @@ struct ConfigReader {
     }
 
     /// A short rendering of a node for messages.
-    func show(_ node: Node) -> String {
+    public func show(_ node: Node) -> String {
         switch node {
         case .scalar(let s): return "'\(s.string.prefix(40))'"
         case .mapping: return "a mapping"
@@ -149,7 +148,7 @@ struct ConfigReader {
 /// "Did you mean" for config keys.
 enum KnownFieldsHint {
     static func nearest(_ key: String, in keys: [String]) -> String? {
-        let scored = keys.map { ($0, KnownFields.editDistance($0, key)) }.filter { $0.1 <= max(2, key.count / 4) }
+        let scored = keys.map { ($0, EditDistance.between($0, key)) }.filter { $0.1 <= max(2, key.count / 4) }
         return scored.min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }?.0
     }
 }
