@@ -28,6 +28,8 @@ let package = Package(
             linkerSettings: [.linkedLibrary("simdjson"), .linkedLibrary("m")]
         ),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        // HMAC-SHA256 from Debian's OpenSSL (libssl-dev): webhook signing.
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
         .target(name: "IWDetectCore", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Ingest", dependencies: ["IWDetectCore", "CSimdjson"], swiftSettings: swiftSettings),
         .target(name: "Baseline", dependencies: ["IWDetectCore"], swiftSettings: swiftSettings),
@@ -37,7 +39,8 @@ let package = Package(
         // Compiles rules/ into the Rules module (BundledRuleFiles), so the binary carries its rules.
         .plugin(name: "EmbedRules", capability: .buildTool(), dependencies: ["embed-rules"]),
         .executableTarget(name: "embed-rules", swiftSettings: swiftSettings),
-        .target(name: "Alerts", dependencies: ["IWDetectCore", "YAMLSupport", "Yams"], swiftSettings: swiftSettings),
+        .target(name: "Alerts", dependencies: ["IWDetectCore", "YAMLSupport", "Yams", "CCrypto", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         .target(
             name: "Pipeline",
             dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],

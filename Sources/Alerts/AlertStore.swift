@@ -1,10 +1,10 @@
 import IWDetectCore
 
-/// Alerts, their outbox rows and the dedup state, in the state database.
+/// Alerts and the dedup state in the state database.
 ///
 /// An alert and one outbox row per channel are inserted in the same transaction as the state that
 /// produced them (DESIGN §6), so a crash can neither lose an alert nor raise it twice; delivery then
-/// works from the outbox.
+/// works from the outbox (``Outbox``).
 public enum AlertStore {
     public static let migrations: [Migration] = [
         Migration("alerts-1", """
@@ -29,19 +29,18 @@ public enum AlertStore {
                 key TEXT PRIMARY KEY NOT NULL, window_end INTEGER NOT NULL, alert_id TEXT NOT NULL, suppressed INTEGER NOT NULL
             ) WITHOUT ROWID;
             """),
-    ]
+    ] + Outbox.migrations
 
-    /// Inserts an alert with its outbox rows. Returns false when an alert with that id already
-    /// exists (the same input raised again): nothing is queued twice.
+    /// Inserts an alert with an outbox row per channel. Returns false when an alert with that id
+    /// already exists (the same input raised again): nothing is queued twice.
     @discardableResult
-    public static func insert(_ alert: Alert, summary: String, into db: Database) throws -> Bool {
-        try db.run("INSERT OR IGNORE INTO alerts(id, rule, severity, event_time, group_value, json, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    public static func insert(_ alert: AlertRecord, channels: [String], into db: Database) throws -> Bool {
+        // The readable line is computed when printed (`summary` stays empty).
+        try db.run("INSERT OR IGNORE INTO alerts(id, rule, severity, event_time, group_value, json, summary) VALUES (?, ?, ?, ?, ?, ?, '')",
                    [.text(alert.id), .text(alert.rule), .text(alert.severity.rawValue), .int(alert.eventTime.micros),
-                    .text(alert.groupValue), .text(alert.json.serialized()), .text(summary)])
+                    .text(alert.groupValue), .text(alert.json.serialized())])
         guard db.changes > 0 else { return false }
-        for channel in alert.channels {
-            try db.run("INSERT INTO outbox(alert_id, sink) VALUES (?, ?)", [.text(alert.id), .text(channel)])
-        }
+        try Outbox.enqueue(alertID: alert.id, sinks: channels, into: db)
         return true
     }
 
@@ -70,75 +69,70 @@ public enum AlertStore {
         }
         s.dirty.removeAll(keepingCapacity: true)
     }
-}
 
-/// An alert as read back from the database.
-public struct StoredAlert: Sendable {
-    public var seq: Int64
-    public var id: String
-    public var rule: String
-    public var severity: String
-    public var eventTime: EventTime
-    public var groupValue: String
-    public var json: String
-    public var summary: String
-    public var suppressed: Int64
+    // MARK: - Reading
 
-    static let columns = "seq, id, rule, severity, event_time, group_value, json, summary, suppressed"
+    static let columns = "a.seq, a.json, a.suppressed"
 
-    init(_ s: Statement, offset: Int32 = 0) {
-        seq = s.int(offset)
-        id = s.text(offset + 1)
-        rule = s.text(offset + 2)
-        severity = s.text(offset + 3)
-        eventTime = EventTime(micros: s.int(offset + 4))
-        groupValue = s.text(offset + 5)
-        json = s.text(offset + 6)
-        summary = s.text(offset + 7)
-        suppressed = s.int(offset + 8)
+    /// An alert read from a row of `columns` starting at `offset`.
+    static func record(_ s: Statement, offset: Int32 = 0) throws -> AlertRecord {
+        try AlertRecord(json: s.text(offset + 1), suppressed: s.int(offset + 2), seq: s.int(offset))
     }
 
-    /// Alerts in raise order, optionally of one rule.
-    public static func list(_ db: Database, rule: String? = nil, limit: Int = Int.max) throws -> [StoredAlert] {
-        if let rule {
-            return try db.query("SELECT \(columns) FROM alerts WHERE rule = ? ORDER BY seq LIMIT ?", [.text(rule), .int(Int64(min(limit, Int(Int64.max))))]) { StoredAlert($0) }
+    /// Which alerts `alerts list` shows.
+    public struct Filter: Sendable {
+        public var rule: String?
+        public var severity: Severity?
+        /// Event time bounds, `since` inclusive, `until` exclusive.
+        public var since: EventTime?
+        public var until: EventTime?
+        public var user: String?
+        /// Only alerts with an outbox row in this status (for `sink`, when set).
+        public var delivery: String?
+        public var sink: String?
+        public init() {}
+
+        func sql() -> (String, [SQLValue]) {
+            var parts: [String] = []
+            var args: [SQLValue] = []
+            if let rule { parts.append("a.rule = ?"); args.append(.text(rule)) }
+            if let severity { parts.append("a.severity = ?"); args.append(.text(severity.rawValue)) }
+            if let since { parts.append("a.event_time >= ?"); args.append(.int(since.micros)) }
+            if let until { parts.append("a.event_time < ?"); args.append(.int(until.micros)) }
+            if let user { parts.append("json_extract(a.json, '$.user_id') = ?"); args.append(.text(user)) }
+            if delivery != nil || sink != nil {
+                var sub = "EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = a.id"
+                if let delivery { sub += " AND o.status = ?"; args.append(.text(delivery)) }
+                if let sink { sub += " AND o.sink = ?"; args.append(.text(sink)) }
+                parts.append(sub + ")")
+            }
+            return (parts.isEmpty ? "" : " WHERE " + parts.joined(separator: " AND "), args)
         }
-        return try db.query("SELECT \(columns) FROM alerts ORDER BY seq LIMIT ?", [.int(Int64(min(limit, Int(Int64.max))))]) { StoredAlert($0) }
     }
 
-    /// The number of alerts, optionally of one rule.
-    public static func count(_ db: Database, rule: String? = nil) throws -> Int64 {
-        if let rule { return try db.query("SELECT count(*) FROM alerts WHERE rule = ?", [.text(rule)]) { $0.int(0) }.first ?? 0 }
-        return try db.query("SELECT count(*) FROM alerts") { $0.int(0) }.first ?? 0
+    /// Alerts in raise order.
+    public static func list(_ db: Database, _ filter: Filter = Filter(), limit: Int = Int.max) throws -> [AlertRecord] {
+        let (whereSQL, args) = filter.sql()
+        return try db.query("SELECT \(columns) FROM alerts a\(whereSQL) ORDER BY a.seq LIMIT ?", args + [.int(Int64(min(limit, Int(Int64.max))))]) {
+            try record($0)
+        }
+    }
+
+    /// The number of alerts ``list(_:_:limit:)`` would give without a limit.
+    public static func count(_ db: Database, _ filter: Filter = Filter()) throws -> Int64 {
+        let (whereSQL, args) = filter.sql()
+        return try db.query("SELECT count(*) FROM alerts a\(whereSQL)", args) { $0.int(0) }.first ?? 0
     }
 
     /// The alert with id `id`, else the alerts whose id starts with it (at most `limit`, oldest
     /// first): one for an unambiguous prefix.
-    public static func matching(_ db: Database, id: String, limit: Int = 20) throws -> [StoredAlert] {
-        let exact = try db.query("SELECT \(columns) FROM alerts WHERE id = ?", [.text(id)]) { StoredAlert($0) }
+    public static func matching(_ db: Database, id: String, limit: Int = 20) throws -> [AlertRecord] {
+        let exact = try db.query("SELECT \(columns) FROM alerts a WHERE a.id = ?", [.text(id)]) { try record($0) }
         if !exact.isEmpty { return exact }
         // Ids are hex; a prefix with LIKE's wildcards in it matches nothing rather than everything.
         guard !id.isEmpty, id.allSatisfy(\.isHexDigit) else { return [] }
-        return try db.query("SELECT \(columns) FROM alerts WHERE id LIKE ? ORDER BY seq LIMIT ?", [.text(id + "%"), .int(Int64(limit))]) { StoredAlert($0) }
-    }
-}
-
-/// An outbox row.
-public struct OutboxEntry: Sendable {
-    public var alertID: String
-    public var sink: String
-    public var status: String
-    public var attempts: Int64
-    public var lastError: String?
-
-    public static func forAlert(_ db: Database, id: String) throws -> [OutboxEntry] {
-        try db.query("SELECT alert_id, sink, status, attempts, last_error FROM outbox WHERE alert_id = ? ORDER BY sink", [.text(id)]) {
-            OutboxEntry(alertID: $0.text(0), sink: $0.text(1), status: $0.text(2), attempts: $0.int(3), lastError: $0.optionalText(4))
+        return try db.query("SELECT \(columns) FROM alerts a WHERE a.id LIKE ? ORDER BY a.seq LIMIT ?", [.text(id + "%"), .int(Int64(limit))]) {
+            try record($0)
         }
-    }
-
-    /// Counts by sink and status.
-    public static func counts(_ db: Database) throws -> [(sink: String, status: String, count: Int64)] {
-        try db.query("SELECT sink, status, count(*) FROM outbox GROUP BY sink, status ORDER BY sink, status") { ($0.text(0), $0.text(1), $0.int(2)) }
     }
 }

@@ -102,7 +102,7 @@ public final class Engine {
         self.ruleSet = ruleSet
         self.warnings = loaded.diagnostics
         self.sinks = try config.makeSinks(environment: environment)
-        self.deliverer = Deliverer(sinks: sinks, settings: config.delivery)
+        self.deliverer = Deliverer(sinks: sinks, policy: config.delivery)
         self.decoder = JSONLineDecoder(fields: loaded.fields, maxLineBytes: config.maxLineBytes)
         self.db = try openStateDatabase(config.databasePath)
         self.committer = StateCommitter(db: db)

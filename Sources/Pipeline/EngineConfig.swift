@@ -13,12 +13,13 @@ public struct EngineConfig: Sendable {
     public var metrics: [MetricDefinition] = MetricDefinition.defaults
     public var baseline = BaselineSettings()
     public var evaluation = EvaluationSettings()
-    public var delivery = DeliverySettings()
+    public var delivery = DeliveryPolicy()
     /// Lines longer than this are rejected (`line_too_long`) without being buffered.
     public var maxLineBytes = 1 << 20
     /// Lines per committed batch at most; a batch also ends whenever the input is caught up.
     public var batchLines = 20_000
-    public var sinks: [SinkConfig] = []
+    /// The configured sinks (``SinkRegistry`` lists the kinds).
+    public var sinks: [any SinkConfig] = []
     public var routes: [Severity: [String]] = AlertRouter.defaultRoutes
     /// Field names the rules may use besides the schemas' (no `unknown_field` warning).
     public var fields: [String] = []
@@ -30,27 +31,6 @@ public struct EngineConfig: Sendable {
     public init(databasePath: String, rulePaths: [String]) {
         self.databasePath = databasePath
         self.rulePaths = rulePaths
-    }
-
-    /// One configured sink.
-    public struct SinkConfig: Sendable, Equatable {
-        /// The name routes refer to (`siem`, `pager`, `slack`, or any other).
-        public var name: String
-        /// `stdout`, `jsonl` or `webhook`.
-        public var type: String
-        /// `jsonl`: the file alerts are appended to.
-        public var path: String?
-        /// `webhook`: the endpoint. Prefer `url_env`, so the URL (often a secret) stays out of files.
-        public var url: String?
-        /// `webhook`: the environment variable holding the endpoint.
-        public var url_env: String?
-        /// `webhook`: request timeout in seconds (default 5).
-        public var timeout: Double?
-
-        public init(name: String, type: String) {
-            self.name = name
-            self.type = type
-        }
     }
 }
 
@@ -77,10 +57,9 @@ extension EngineConfig {
         "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
         "metrics": ["name", "field", "kind"],
-        "delivery": ["max_attempts", "base_backoff_seconds", "max_backoff_seconds"],
-        "sinks": ["name", "type", "path", "url", "url_env", "timeout"],
+        "delivery": ["max_attempts", "max_age_hours", "base_backoff_seconds", "max_backoff_seconds",
+                     "circuit_breaker_failures", "circuit_breaker_cooldown_seconds"],
     ]
-    static let sinkTypes = ["stdout", "jsonl", "webhook"]
 
     /// Applies a YAML config file on top of the current values. Every problem in the file is
     /// reported at once (``ConfigError/diagnostics``); on any error nothing is applied.
@@ -128,6 +107,9 @@ extension EngineConfig {
             if let v = r.int(d, "max_attempts", "delivery.max_attempts", in: 1...1000) { delivery.maxAttempts = v }
             if let v = r.double(d, "base_backoff_seconds", "delivery.base_backoff_seconds", in: 0.001...3600) { delivery.baseBackoff = v }
             if let v = r.double(d, "max_backoff_seconds", "delivery.max_backoff_seconds", in: 0.001...86_400) { delivery.maxBackoff = v }
+            if let v = r.double(d, "max_age_hours", "delivery.max_age_hours", in: 0.001...8760) { delivery.maxAgeHours = v }
+            if let v = r.int(d, "circuit_breaker_failures", "delivery.circuit_breaker_failures", in: 1...1000) { delivery.breakerFailures = Int(v) }
+            if let v = r.double(d, "circuit_breaker_cooldown_seconds", "delivery.circuit_breaker_cooldown_seconds", in: 0.01...3600) { delivery.breakerCooldown = v }
             if delivery.maxBackoff < delivery.baseBackoff, let node = d["max_backoff_seconds"] ?? d["base_backoff_seconds"] {
                 r.error(node, "out_of_range", "delivery.max_backoff_seconds (\(JSONValue.format(delivery.maxBackoff))) is less than base_backoff_seconds (\(JSONValue.format(delivery.baseBackoff)))")
             }
@@ -153,27 +135,10 @@ extension EngineConfig {
         if let items = r.sequence(top, "sinks", "sinks") {
             sinks = []
             for item in items {
-                guard let m = r.mapping(item, "a sink", keys: EngineConfig.keys["sinks"]!) else { continue }
-                guard let name = r.string(m, "name", "a sink's name"), let type = r.string(m, "type", "sink '\(r.show(m["name"] ?? item))': type") else {
-                    if m["name"] == nil || m["type"] == nil { r.error(item, "missing_key", "each sink needs a name and a type (\(EngineConfig.sinkTypes.joined(separator: ", ")))") }
+                guard let sink = SinkRegistry.read(item, reader: &r) else { continue }
+                if sinks.contains(where: { $0.name == sink.name }) {
+                    r.error(item["name"], "duplicate_sink", "sink '\(sink.name)' is defined twice")
                     continue
-                }
-                if sinks.contains(where: { $0.name == name }) { r.error(m["name"], "duplicate_sink", "sink '\(name)' is defined twice") }
-                var sink = SinkConfig(name: name, type: type)
-                sink.path = r.string(m, "path", "sink '\(name)': path")
-                sink.url = r.string(m, "url", "sink '\(name)': url")
-                sink.url_env = r.string(m, "url_env", "sink '\(name)': url_env")
-                sink.timeout = r.double(m, "timeout", "sink '\(name)': timeout", in: 0.1...300)
-                switch type {
-                case "stdout": break
-                case "jsonl":
-                    if sink.path == nil { r.error(item, "missing_key", "sink '\(name)': a jsonl sink needs 'path'") }
-                case "webhook":
-                    if (sink.url == nil) == (sink.url_env == nil) {
-                        r.error(item, "missing_key", "sink '\(name)': a webhook sink needs exactly one of 'url' and 'url_env' (prefer url_env: the URL is often a secret)")
-                    }
-                default:
-                    r.error(m["type"], "unknown_sink_type", "sink '\(name)' has type '\(type)'; known types: \(EngineConfig.sinkTypes.joined(separator: ", "))")
                 }
                 sinks.append(sink)
             }
@@ -199,26 +164,16 @@ extension EngineConfig {
         }
     }
 
-    /// Builds the sinks. Secrets come from the environment; errors never print them.
+    /// Builds the sinks. Secrets come from the environment or files; errors never print them.
     public func makeSinks(environment: [String: String]) throws -> [any AlertSink] {
         var out: [any AlertSink] = []
         for s in sinks {
-            switch s.type {
-            case "stdout": out.append(StdoutSink(name: s.name, readable: readableStdout))
-            case "jsonl":
-                guard let path = s.path else { throw ConfigError("sink '\(s.name)': a jsonl sink needs 'path'") }
-                do { out.append(try JSONLFileSink(name: s.name, path: path)) } catch { throw ConfigError(error.message) }
-            case "webhook":
-                let raw = s.url ?? s.url_env.flatMap { environment[$0] }
-                guard let raw, !raw.isEmpty else {
-                    throw ConfigError("sink '\(s.name)': a webhook sink needs 'url' or 'url_env'" + (s.url_env.map { " (the variable \($0) is not set)" } ?? ""))
-                }
-                guard let url = URL(string: raw), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-                    throw ConfigError("sink '\(s.name)': the webhook URL is not an http(s) URL (value not shown)")
-                }
-                out.append(WebhookSink(name: s.name, url: url, timeout: s.timeout ?? 5))
-            default: throw ConfigError("sink '\(s.name)': unknown type '\(s.type)'")
+            var config = s
+            if readableStdout != nil, var stdoutConfig = s as? StdoutSinkConfig {
+                stdoutConfig.readable = readableStdout
+                config = stdoutConfig
             }
+            do { out.append(try config.makeSink(environment: environment)) } catch { throw ConfigError(error.message) }
         }
         if stdout ?? sinks.isEmpty, !out.contains(where: { $0.name == "stdout" }) {
             out.append(StdoutSink(name: "stdout", readable: readableStdout))

@@ -94,23 +94,3 @@ public struct IngestSummary: Sendable {
         ])
     }
 }
-
-/// The one-line readable form of an alert (a terminal's stdout, `alerts list`).
-enum AlertSummary {
-    static func line(_ d: Detection, alertID: String, suppressedBefore: Int64) -> String {
-        var values: [String] = []
-        for (k, v) in d.evidence {
-            switch v {
-            case .object: continue  // baseline details stay in the JSON
-            default: values.append("\(k)=\(v.serialized())")
-            }
-        }
-        let group = zip(d.rule.dedupKey, d.groupValues).map { "\($0)=\($1)" }.joined(separator: " ")
-        var s = "\(d.eventTime) \(d.rule.severity.rawValue.uppercased()) \(d.rule.name) \(group)"
-        if let session = d.sessionID, !d.rule.dedupKey.contains("session_id") { s += " session_id=\(session)" }
-        s += " | " + values.joined(separator: " ")
-        if suppressedBefore > 0 { s += " | \(suppressedBefore) repeats suppressed before" }
-        s += " | \(d.rule.recommendedAction) [\(alertID)]"
-        return s
-    }
-}

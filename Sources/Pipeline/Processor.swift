@@ -24,8 +24,8 @@ public struct Processor<Baseline: TrainableBaseline> {
     let now: @Sendable () -> EventTime
     private var detections: [Detection] = []
 
-    /// Alerts raised since the last ``takeAlerts()``, with their one-line readable form.
-    public private(set) var alerts: [(Alert, String)] = []
+    /// Alerts raised since the last ``takeAlerts()``, with the channels they are routed to.
+    public private(set) var alerts: [(AlertRecord, channels: [String])] = []
     public private(set) var counts = Counts()
 
     /// What the processor did, for the summary.
@@ -70,16 +70,16 @@ public struct Processor<Baseline: TrainableBaseline> {
                 counts.suppressed[d.rule.name, default: 0] += 1
             case .alert(let suppressedBefore):
                 let channels = router.channels(for: d.rule, available: sinkNames, everywhere: everywhere)
-                let alert = Alert(detection: d, suppressedBefore: suppressedBefore, detectedAt: now(), channels: channels)
+                let alert = AlertRecord(detection: d, suppressedBefore: suppressedBefore, detectedAt: now())
                 suppressor.opened(d, alertID: alert.id)
-                alerts.append((alert, AlertSummary.line(d, alertID: alert.id, suppressedBefore: suppressedBefore)))
+                alerts.append((alert, channels))
                 counts.alerts["\(d.rule.name)\t\(d.rule.severity.rawValue)", default: 0] += 1
             }
         }
     }
 
     /// The alerts raised since the last call, handed to the committer.
-    public mutating func takeAlerts() -> [(Alert, String)] {
+    public mutating func takeAlerts() -> [(AlertRecord, channels: [String])] {
         defer { alerts.removeAll(keepingCapacity: true) }
         return alerts
     }

@@ -17,13 +17,13 @@ public struct StateCommitter {
     /// - Returns: how many of `alerts` were already there.
     /// - Throws: ``DatabaseError``; then nothing of the batch is committed.
     @discardableResult
-    public func commit(rejects: [Reject], alerts: [(Alert, String)], processor: inout Processor<BaselineModel>,
+    public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>,
                        checkpoints: some Sequence<SourceCheckpoint>) throws -> Int {
         processor.sweep()
         return try db.transaction {
             var duplicates = 0
             try IngestStore.insert(rejects, into: db)
-            for (alert, line) in alerts where try !AlertStore.insert(alert, summary: line, into: db) { duplicates += 1 }
+            for (alert, channels) in alerts where try !AlertStore.insert(alert, channels: channels, into: db) { duplicates += 1 }
             try BaselineStore.save(&processor.baseline, to: db)
             try RuleStateStore.save(&processor.rules, to: db)
             try AlertStore.save(&processor.suppressor, to: db)

@@ -68,7 +68,7 @@ struct IngestCommand: AsyncParsableCommand {
             engine.progress = { line.show($0) }
             engine.beforeLocalOutput = { line.clear() }
         }
-        let worker = engine.remoteSinks.isEmpty ? nil : DeliveryWorker(databasePath: config.databasePath, sinks: engine.remoteSinks, settings: config.delivery)
+        let worker = engine.remoteSinks.isEmpty ? nil : DeliveryService(databasePath: config.databasePath, sinks: engine.remoteSinks, policy: config.delivery)
         let workerTask = worker.map { w in Task { await w.run() } }
         let source: InputSource = input == "-" ? .standardInput : .file(input)
         let summary: IngestSummary

@@ -1,3 +1,4 @@
+import Alerts
 import ArgumentParser
 import Foundation
 import IWDetectCore
@@ -85,7 +86,7 @@ struct TailCommand: AsyncParsableCommand {
         options.rotateWait = rotateWait
         options.pollInterval = Double(pollInterval) / 1000
         options.maxLineBytes = config.maxLineBytes
-        let worker = engine.remoteSinks.isEmpty ? nil : DeliveryWorker(databasePath: config.databasePath, sinks: engine.remoteSinks, settings: config.delivery)
+        let worker = engine.remoteSinks.isEmpty ? nil : DeliveryService(databasePath: config.databasePath, sinks: engine.remoteSinks, policy: config.delivery)
         let workerTask = worker.map { w in Task { await w.run() } }
         logger.info("following \(patterns.joined(separator: " ")) into \(config.databasePath) with \(engine.ruleSet.rules.count) rule(s)")
         let summary = try await engine.follow(options) { path, what in logger.info("\(path): \(what)", metadata: ["file": .string(path)]) }

@@ -32,7 +32,8 @@ import Testing
         #expect(c.delivery.maxAttempts == 5 && c.delivery.baseBackoff == 0.5 && c.delivery.maxBackoff == 60)
         #expect(c.metrics.map(\.name).suffix(3) == ["anomaly_score", "match_count", "output_bytes"])
         #expect(c.sinks.map(\.name) == ["siem", "pager", "slack"])
-        #expect(c.sinks[1].url_env == "IW_DETECT_PAGER_URL" && c.sinks[1].timeout == 3)
+        let pager = try #require(c.sinks[1] as? WebhookSinkConfig)
+        #expect(pager.url == .environment("IW_DETECT_PAGER_URL") && pager.timeout == 3)
         #expect(c.routes[.critical] == ["pager", "slack", "siem"] && c.routes[.low] == ["siem"])
     }
 
@@ -65,7 +66,9 @@ import Testing
         Bad(yaml: "metrics:\n  - {name: m}\n", code: "missing_key", line: 2, column: 5, says: "name and a field"),
         Bad(yaml: "sinks:\n  - {name: s, type: webhok}\n", code: "unknown_sink_type", line: 2, column: 21, says: "known types"),
         Bad(yaml: "sinks:\n  - {name: s, type: jsonl}\n", code: "missing_key", line: 2, column: 5, says: "needs 'path'"),
-        Bad(yaml: "sinks:\n  - {name: s, type: webhook, url: 'http://x', url_env: X}\n", code: "missing_key", line: 2, column: 5, says: "exactly one"),
+        Bad(yaml: "sinks:\n  - {name: s, type: webhook, url: 'http://x', url_env: X}\n", code: "conflicting_keys", line: 2, column: 56, says: "give one of url, url_env, not several"),
+        Bad(yaml: "sinks:\n  - {name: s, type: webhook}\n", code: "missing_key", line: 2, column: 5, says: "needs 'url_env'"),
+        Bad(yaml: "sinks:\n  - {name: s, type: webhook, url_env: X, colour: red}\n", code: "unknown_key", line: 2, column: 42, says: "known: headers, name"),
         Bad(yaml: "sinks:\n  - {name: s, type: webhook, url_env: X, timeout: 0}\n", code: "out_of_range", line: 2, column: 51, says: "timeout"),
         Bad(yaml: "sinks:\n  - {name: s, type: stdout}\n  - {name: s, type: stdout}\n", code: "duplicate_sink", line: 3, column: 12, says: "twice"),
         Bad(yaml: "routes:\n  urgent: [stdout]\n", code: "bad_severity", line: 2, column: 3, says: "not a severity"),

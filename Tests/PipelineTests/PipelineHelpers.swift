@@ -23,8 +23,8 @@ func ingest(_ lines: [String], _ dir: TempDir, name: String = "input.jsonl", con
 /// The alerts in a database, as parsed JSON without the wall-clock `detected_at`.
 func storedAlerts(_ path: String) throws -> [[String: Any]] {
     let db = try openStateDatabase(path)
-    return try StoredAlert.list(db).map {
-        var o = try JSONSerialization.jsonObject(with: Data($0.json.utf8)) as! [String: Any]
+    return try AlertStore.list(db).map {
+        var o = try JSONSerialization.jsonObject(with: Data($0.json.serialized().utf8)) as! [String: Any]
         o["detected_at"] = nil
         o["suppressed_total"] = $0.suppressed
         return o

@@ -38,7 +38,7 @@ import Testing
         #expect(p.counts.events == 4 && p.counts.detections == 3)
         #expect(p.counts.alerts == ["inj\thigh": 1] && p.counts.suppressed == ["inj": 2])
         let taken = p.takeAlerts()
-        #expect(taken.map(\.0.channels) == [["siem", "stdout"]], "high → slack and siem (slack not configured), stdout everywhere")
+        #expect(taken.map(\.channels) == [["siem", "stdout"]], "high → slack and siem (slack not configured), stdout everywhere")
         #expect(taken.first?.0.json.serialized().contains("\"detected_at\":\"1970-01-01T00:00:00.000Z\"") == true, "the injected clock")
         #expect(p.takeAlerts().isEmpty)
     }

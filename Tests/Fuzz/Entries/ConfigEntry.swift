@@ -24,8 +24,9 @@ public func fuzzConfig(_ data: UnsafeRawBufferPointer) {
         return
     }
     for i in config.sinks.indices {
-        guard let path = config.sinks[i].path, !path.isEmpty else { continue }
-        config.sinks[i].path = path.hasSuffix("/") ? dir.path : dir.path + "/sink-\(i).jsonl"
+        guard var file = config.sinks[i] as? JSONLFileSinkConfig, !file.path.isEmpty else { continue }
+        file.path = file.path.hasSuffix("/") ? dir.path : dir.path + "/sink-\(i).jsonl"
+        config.sinks[i] = file
     }
     do {
         let sinks = try config.makeSinks(environment: [:])

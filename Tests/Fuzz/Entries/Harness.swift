@@ -8,6 +8,7 @@ import Baseline
 import Foundation
 import IWDetectCore
 import Ingest
+import Pipeline
 import Rules
 
 // Shared by the entries: the bundled rules (loaded once per process), the engine's in-memory
@@ -73,51 +74,31 @@ let bundledRules: BundledRules = {
     return BundledRules(ruleSet: set, fields: loaded.fields, listSources: lists)
 }()
 
-/// The engine's per-event path (``Engine``'s `handle(_:)` and the state part of `commit`), in
-/// memory: baseline schedule and training, rule evaluation, dedup, routing, alert building.
+/// The engine's per-event path in memory: the pipeline's own ``Processor`` (baseline schedule
+/// and training, rule evaluation, dedup, routing, alert building) and its sweep before a commit;
+/// the rest of a commit is SQLite.
 struct InMemoryEngine {
-    var baseline: BaselineModel
-    var rules: RuleEngine
-    var suppressor = Suppressor()
-    let router = AlertRouter()
-    let sinkNames: Set<String> = ["siem", "slack", "pager", "stdout"]
-    var detections: [Detection] = []
-    var alerts = 0
-    var events = 0
+    var processor: Processor<BaselineModel>
 
     init(ruleSet: RuleSet, fields: FieldTable) {
         var fields = fields
-        baseline = BaselineModel(settings: fuzzBaselineSettings, metrics: MetricDefinition.defaults, fields: &fields)
-        rules = RuleEngine(ruleSet: ruleSet, settings: fuzzEvaluationSettings)
+        let baseline = BaselineModel(settings: fuzzBaselineSettings, metrics: MetricDefinition.defaults, fields: &fields)
+        // A fixed detection time: the harness must be deterministic.
+        processor = Processor(baseline: baseline, rules: RuleEngine(ruleSet: ruleSet, settings: fuzzEvaluationSettings),
+                              router: AlertRouter(), sinkNames: ["siem", "slack", "pager", "stdout"], everywhere: ["stdout"],
+                              excludeAlerting: fuzzBaselineSettings.excludeAlerting, now: { EventTime(micros: 0) })
     }
 
     mutating func handle(_ event: Event) {
-        events += 1
-        let clock = max(rules.clock, event.time)
-        _ = baseline.advance(to: clock)
-        detections.removeAll(keepingCapacity: true)
-        rules.evaluate(event, baseline: baseline, into: &detections)
-        let blocked = event.values[FieldTable.guardrailAction].string == "block" || event.values[FieldTable.decision].string == "block"
-        baseline.observe(event, trains: !(fuzzBaselineSettings.excludeAlerting && (blocked || !detections.isEmpty)))
-        for d in detections {
-            switch suppressor.decide(d) {
-            case .suppress:
-                break
-            case .alert(let suppressedBefore):
-                let channels = router.channels(for: d.rule, available: sinkNames, everywhere: ["stdout"])
-                // A fixed detection time: the harness must be deterministic.
-                let alert = Alert(detection: d, suppressedBefore: suppressedBefore, detectedAt: EventTime(micros: 0), channels: channels)
-                suppressor.opened(d, alertID: alert.id)
-                fuzzCheck(!alert.json.serialized().isEmpty, "an alert serialised to nothing")
-                alerts += 1
-            }
+        processor.process(event)
+        for (alert, line) in processor.takeAlerts() {
+            fuzzCheck(!alert.json.serialized().isEmpty && !line.isEmpty, "an alert serialised to nothing")
         }
     }
 
-    /// What a batch commit does to the in-memory state (the rest is SQLite).
+    /// What a batch commit does to the in-memory state.
     mutating func commit() {
-        suppressor.sweep(clock: rules.clock)
-        rules.sweep()
+        processor.sweep()
     }
 }
 
