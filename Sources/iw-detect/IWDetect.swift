@@ -17,7 +17,7 @@ struct IWDetect: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             IngestCommand.self, TailCommand.self, RejectsCommand.self, AlertsCommand.self, BaselineCommand.self, RulesCommand.self,
-            GenerateCommand.self,
+            SinksCommand.self, GenerateCommand.self,
         ]
     )
 

@@ -1,8 +1,9 @@
 /// How the outbox retries: backoff, dead-lettering and the circuit breaker.
 public struct DeliveryPolicy: Sendable {
-    /// Attempts before a delivery is dead-lettered.
+    /// Attempts the receiver answered (and refused) before a delivery is dead-lettered.
     public var maxAttempts: Int64 = 8
-    /// Hours after its first attempt a delivery is dead-lettered, however few attempts it had.
+    /// Hours after its first attempt a delivery is dead-lettered, however few attempts it had,
+    /// even while the receiver is unreachable.
     public var maxAgeHours: Double = 24
     /// The first retry waits this long; each further one twice as long, up to `maxBackoff`.
     public var baseBackoff: Double = 1

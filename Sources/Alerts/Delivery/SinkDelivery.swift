@@ -5,8 +5,9 @@ import IWDetectCore
 ///
 /// A batch is as large as the sink takes per request. Success marks the rows delivered; a
 /// retryable failure reschedules them with exponential backoff (or the receiver's `Retry-After`);
-/// a failure that cannot be retried, the last allowed attempt, or a delivery older than
-/// `max_age` dead-letters them.
+/// a failure that cannot be retried, the last allowed attempt that the receiver answered, or a
+/// delivery older than `max_age` dead-letters them. (An unreachable receiver does not use up
+/// attempts: while it is down, only `max_age` ends a delivery.)
 public struct SinkDelivery: Sendable {
     public let sink: any AlertSink
     public let policy: DeliveryPolicy
@@ -36,7 +37,8 @@ public struct SinkDelivery: Sendable {
             for r in rows {
                 let tries = r.attempts + 1
                 let age = now - Double(r.firstAttemptAt ?? Outbox.millis(now)) / 1000
-                if !error.isRetryable || tries >= policy.maxAttempts || age >= policy.maxAgeHours * 3600 { dead.append(r) } else { retry.append(r) }
+                let outOfAttempts = tries >= policy.maxAttempts && !error.isUnreachable
+                if !error.isRetryable || outOfAttempts || age >= policy.maxAgeHours * 3600 { dead.append(r) } else { retry.append(r) }
             }
             let wait = error.retryAfter.map { min($0, policy.maxBackoff) } ?? policy.backoff(attempt: (retry.first?.attempts ?? 0) + 1)
             try Outbox.failed(retry, error: error.message, retryAt: now + wait, now: now, in: db)

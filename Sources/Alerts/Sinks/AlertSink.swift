@@ -10,12 +10,17 @@ public struct SinkError: Error, Sendable, CustomStringConvertible {
     public var retryAfter: Double?
     /// The HTTP status, for sinks that speak HTTP.
     public var status: Int?
+    /// No answer came (refused, timed out, reset): the receiver is unreachable, not refusing.
+    /// Such failures dead-letter only after `max_age_hours`, not after `max_attempts`, so a
+    /// receiver that is down for a while loses nothing.
+    public var isUnreachable: Bool
 
-    public init(_ message: String, isRetryable: Bool, retryAfter: Double? = nil, status: Int? = nil) {
+    public init(_ message: String, isRetryable: Bool, retryAfter: Double? = nil, status: Int? = nil, unreachable: Bool = false) {
         self.message = message
         self.isRetryable = isRetryable
         self.retryAfter = retryAfter
         self.status = status
+        self.isUnreachable = unreachable
     }
 
     public var description: String { message }

@@ -41,9 +41,9 @@ public enum HTTPExchange {
             }.resume()
         }
         if let error = outcome.2 {
-            throw SinkError("sink '\(sink)': request failed (\(describe(error)))", isRetryable: true)
+            throw SinkError("sink '\(sink)': request failed (\(describe(error)))", isRetryable: true, unreachable: true)
         }
-        guard let http = outcome.1 as? HTTPURLResponse else { throw SinkError("sink '\(sink)': no HTTP response", isRetryable: true) }
+        guard let http = outcome.1 as? HTTPURLResponse else { throw SinkError("sink '\(sink)': no HTTP response", isRetryable: true, unreachable: true) }
         var headers: [String: String] = [:]
         for (k, v) in http.allHeaderFields {
             if let k = k as? String, let v = v as? String { headers[k] = v }
