@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "IngestTests", dependencies: ["Ingest", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "BaselineTests", dependencies: ["Baseline", "IWDetectCore", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "RulesTests", dependencies: ["Rules", "IWDetectTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectCore", "YAMLSupport", "Yams", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "IWDetectTestSupport"],

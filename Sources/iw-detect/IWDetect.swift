@@ -14,7 +14,7 @@ struct IWDetect: AsyncParsableCommand {
             Reads JSON inference logs, keeps 14-day behavioural baselines in SQLite, evaluates the
             detection rules in rules/ and routes deduplicated alerts by severity.
             """,
-        version: "0.1.0",
+        version: IWDetectVersion.current,
         subcommands: [
             IngestCommand.self, TailCommand.self, RejectsCommand.self, AlertsCommand.self, BaselineCommand.self, RulesCommand.self,
             SinksCommand.self, GenerateCommand.self,

@@ -83,6 +83,19 @@ import Testing
         #expect(hanging.requests.count <= 5, "the hanging sink got one request at a time, not a flood")
     }
 
+    /// The request timeout holds (FoundationNetworking's shared session would wait 60 s), measured
+    /// in a process of its own.
+    @Test func aHangingReceiverTimesOutOnTime() throws {
+        let dir = TempDir()
+        let hanging = try HTTPRecorder(dir, answers: ["hang"])
+        let config = dir.write("config.yaml", "sinks:\n  - {name: slow, type: webhook, url_env: SLOW_URL, timeout: 1}\n")
+        let began = Date()
+        let r = try run(iwDetectBinary, ["sinks", "test", "slow", "--config", config], environment: ["SLOW_URL": hanging.url])
+        let elapsed = Date().timeIntervalSince(began)
+        #expect(r.status == 1 && r.stderr.contains("timed out") && r.stderr.contains("(a retry may help)"), "\(r.stderr)")
+        #expect(elapsed >= 1 && elapsed < 3, "took \(elapsed) s for a 1 s timeout")
+    }
+
     @Test func sinksListAndTest() throws {
         let dir = TempDir()
         let receiver = try HTTPRecorder(dir)

@@ -29,6 +29,14 @@ public enum SinkRegistry {
         StdoutSinkConfig.self,
         JSONLFileSinkConfig.self,
         WebhookSinkConfig.self,
+        SplunkHECSinkConfig.self,
+        ElasticSinkConfig.self,
+        LogstashSinkConfig.self,
+        SentinelSinkConfig.self,
+        PagerDutySinkConfig.self,
+        SlackSinkConfig.self,
+        SyslogSinkConfig.self,
+        AlertmanagerSinkConfig.self,
     ]
 
     public static var kindNames: [String] { kinds.map { $0.kind } }

@@ -2,13 +2,35 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 
 /// One HTTP request of a sink and its answer: the shared client of every HTTP sink.
 ///
 /// FoundationNetworking's completion-handler API behind a continuation, not `data(for:)`:
 /// cancelling a task suspended in its async API was seen to deadlock. The request's timeout
 /// bounds the wait instead. Errors never carry the URL (it may hold a token).
+///
+/// On Linux a request's own `timeoutInterval` is ignored by `URLSession.shared` (its default of
+/// 60 s applies) and a session's timeout counts in whole seconds: each sink has its own session
+/// (its own connections: a receiver that hangs cannot queue another sink's requests behind it,
+/// even on the same host), with the timeout rounded up to whole seconds, at least 1.
 public enum HTTPExchange {
+    private static let sessions = Mutex([String: URLSession]())
+
+    static func session(sink: String, timeout: Double) -> URLSession {
+        let seconds = max(1, Int(timeout.rounded(.up)))
+        let key = "\(sink)\u{1f}\(seconds)"
+        return sessions.withLock { cache in
+            if let s = cache[key] { return s }
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.timeoutIntervalForRequest = TimeInterval(seconds)
+            configuration.timeoutIntervalForResource = TimeInterval(seconds)
+            let s = URLSession(configuration: configuration)
+            cache[key] = s
+            return s
+        }
+    }
+
     public struct Response: Sendable {
         public var status: Int
         public var headers: [String: String]
@@ -36,7 +58,7 @@ public enum HTTPExchange {
         for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
         request.httpBody = body
         let outcome: (Data?, URLResponse?, (any Error)?) = await withCheckedContinuation { continuation in
-            URLSession.shared.dataTask(with: request) { data, response, error in
+            session(sink: sink, timeout: timeout).dataTask(with: request) { data, response, error in
                 continuation.resume(returning: (data, response, error))
             }.resume()
         }
