@@ -113,6 +113,14 @@ public final class Database {
         }
     }
 
+    /// Whether a transaction is open on this connection.
+    public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Runs `body` in a transaction, or inside the one already open.
+    public func atomically<T>(_ body: () throws -> T) throws -> T {
+        inTransaction ? try body() : try transaction(body)
+    }
+
     /// The rowid of the last insert on this connection.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 

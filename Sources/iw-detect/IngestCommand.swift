@@ -86,6 +86,11 @@ struct IngestCommand: AsyncParsableCommand {
             // Not awaited: a request in flight is bounded by its timeout, and its row stays
             // pending in the outbox (delivered at least once, by this or a later run).
             worker.stop()
+            for (sink, st) in worker.stats().sorted(by: { $0.key < $1.key }) {
+                printErr("delivery \(sink): \(st.delivered) delivered, \(st.failed) failed (to be retried), \(st.dead) dead-lettered" +
+                         (st.circuitOpened > 0 ? ", circuit opened \(st.circuitOpened) time(s)" : "") +
+                         (st.lastError.map { "; last error: \($0)" } ?? ""))
+            }
             if remaining > 0 {
                 printErr("delivery: \(remaining) alert deliveries still pending; they stay in the outbox and are sent by the next run (iw-detect alerts list / redeliver)")
             }

@@ -41,11 +41,14 @@ public struct SinkDelivery: Sendable {
                 if !error.isRetryable || outOfAttempts || age >= policy.maxAgeHours * 3600 { dead.append(r) } else { retry.append(r) }
             }
             let wait = error.retryAfter.map { min($0, policy.maxBackoff) } ?? policy.backoff(attempt: (retry.first?.attempts ?? 0) + 1)
-            try Outbox.failed(retry, error: error.message, retryAt: now + wait, now: now, in: db)
-            try Outbox.failed(dead, error: error.message, retryAt: nil, now: now, in: db)
+            // One short transaction for the batch's bookkeeping (never across the request).
+            try db.atomically {
+                try Outbox.failed(retry, error: error.message, retryAt: now + wait, now: now, in: db)
+                try Outbox.failed(dead, error: error.message, retryAt: nil, now: now, in: db)
+            }
             return .failed(rows.count, dead: dead.count, message: error.message)
         }
-        try Outbox.delivered(rows, now: now, in: db)
+        try db.atomically { try Outbox.delivered(rows, now: now, in: db) }
         return .delivered(rows.count)
     }
 }
