@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test(arguments: FuzzTarget.allCases)
-    func corpusReplays(_ target: FuzzTarget) throws {
+    func corpusReplays(_ target: FuzzTarget) async throws {
         let files = Self.files(target)
         #expect(files.count >= Self.minimumFiles, "only \(files.count) corpus files for \(target.rawValue)")
         var replayed = 0
@@ -34,21 +34,22 @@ import Testing
             let bytes = try #require(FileManager.default.contents(atPath: path), "cannot read \(path)")
             // On a thread of its own with the main thread's stack size: libFuzzer runs inputs on
             // the main thread, and a test's thread may have a smaller stack.
-            runWithStack(8 << 20) { target.run([UInt8](bytes)) }
+            await runWithStack(8 << 20) { target.run([UInt8](bytes)) }
             replayed += 1
         }
         #expect(replayed == files.count)
     }
 }
 
-/// Runs `body` on a new thread with `stackSize` bytes of stack, and waits for it.
-func runWithStack(_ stackSize: Int, _ body: @escaping @Sendable () -> Void) {
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        body()
-        done.signal()
+/// Runs `body` on a new thread with `stackSize` bytes of stack, and waits for it without holding a
+/// thread of the cooperative pool (a blocking wait there would starve other tests).
+func runWithStack(_ stackSize: Int, _ body: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            body()
+            done.resume()
+        }
+        thread.stackSize = stackSize
+        thread.start()
     }
-    thread.stackSize = stackSize
-    thread.start()
-    done.wait()
 }

@@ -72,6 +72,19 @@ public final class HTTPRecorder: @unchecked Sendable {
         return got
     }
 
+    /// The same, for async tests: it sleeps without holding a thread of the cooperative pool
+    /// (a blocking wait there starves other tests' continuations and their timing checks).
+    @discardableResult
+    public func wait(for count: Int, timeout: Double = 20) async -> [Request] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var got = requests
+        while got.count < count && Date() < deadline {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+            got = requests
+        }
+        return got
+    }
+
     /// A free loopback port (bound and released), for a receiver that starts later.
     public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -100,7 +100,7 @@ import Yams
         let rec = try HTTPRecorder(dir)
         let s = sink(rec.url + "/prefix/", auth: .bearer(Self.secret))
         try await s.deliver([SampleAlerts.alert(), SampleAlerts.alert(user: "u-2")])
-        let r = try #require(rec.wait(for: 1).first)
+        let r = try #require(await rec.wait(for: 1).first)
         #expect(r.method == "POST" && r.path == "/prefix/api/v2/alerts")
         #expect(r.headers["authorization"] == "Bearer \(Self.secret)" && r.headers["content-type"] == "application/json")
         #expect((r.json as? [Any])?.count == 2)
@@ -111,7 +111,7 @@ import Yams
         let dir = TempDir()
         let rec = try HTTPRecorder(dir)
         try await sink(rec.url, auth: .basic(username: "iw", password: Self.secret)).deliver([SampleAlerts.alert()])
-        let r = try #require(rec.wait(for: 1).first)
+        let r = try #require(await rec.wait(for: 1).first)
         #expect(r.headers["authorization"] == "Basic " + Data("iw:\(Self.secret)".utf8).base64EncodedString())
     }
 

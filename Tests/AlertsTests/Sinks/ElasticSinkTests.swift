@@ -59,7 +59,7 @@ import Testing
         let recorder = try HTTPRecorder(dir, answers: [Self.bulkOK])
         let alerts = Kit.alerts(3)
         try await sink(recorder.url).deliver(alerts)
-        let r = try #require(recorder.wait(for: 1).first)
+        let r = try #require(await recorder.wait(for: 1).first)
         #expect(r.method == "POST" && r.path == "/_bulk")
         #expect(r.headers["content-type"] == "application/x-ndjson")
         #expect(r.headers["authorization"] == "ApiKey SECRET-456")
@@ -82,7 +82,7 @@ import Testing
         #expect(es.batchSize == size && es.kind == "elastic")
         let alerts = Kit.alerts(250)
         try await Kit.deliverInBatches(es, alerts)
-        let requests = recorder.wait(for: (250 + size - 1) / size)
+        let requests = await recorder.wait(for: (250 + size - 1) / size)
         #expect(requests.count == (250 + size - 1) / size)
         #expect(requests.allSatisfy { $0.headers["authorization"] == nil })
         let actions = requests.flatMap { $0.body.split(separator: "\n") }.compactMap { Kit.object(String($0))?["create"] as? [String: Any] }
@@ -220,7 +220,7 @@ import Testing
         #expect(ls.batchSize == 100 && ls.kind == "logstash")
         let alerts = Kit.alerts(250)
         try await Kit.deliverInBatches(ls, alerts)
-        let requests = recorder.wait(for: 3)
+        let requests = await recorder.wait(for: 3)
         #expect(requests.count == 3)
         #expect(requests.allSatisfy { $0.path == "/alerts" && $0.headers["content-type"] == "application/json" })
         #expect(requests.allSatisfy { $0.headers["authorization"] == "Basic " + Data("iw:SECRET-456".utf8).base64EncodedString() })
@@ -237,7 +237,7 @@ import Testing
         let ls = LogstashSink(name: "ls", url: URL(string: recorder.url)!, format: .ecs)
         let alerts = Kit.alerts(2)
         try await ls.deliver(alerts)
-        let body = try #require(recorder.wait(for: 1).first?.body)
+        let body = try #require(await recorder.wait(for: 1).first?.body)
         #expect(body == JSONValue.array(alerts.map(ECSDocument.document)).serialized())
     }
 

@@ -120,7 +120,7 @@ struct ReceiverAnswer: Sendable, CustomTestStringConvertible {
         let recorder = try HTTPRecorder(dir, answers: [#"body:200:{"text":"Success","code":0}"#])
         let alerts = Kit.alerts(3)
         try await sink(recorder.url).deliver(alerts)
-        let requests = recorder.wait(for: 1)
+        let requests = await recorder.wait(for: 1)
         #expect(requests.count == 1)
         let r = try #require(requests.first)
         #expect(r.method == "POST" && r.path == "/services/collector/event")
@@ -141,7 +141,7 @@ struct ReceiverAnswer: Sendable, CustomTestStringConvertible {
         #expect(hec.batchSize == size && hec.kind == "splunk_hec")
         let alerts = Kit.alerts(250)
         try await Kit.deliverInBatches(hec, alerts)
-        let requests = recorder.wait(for: (250 + size - 1) / size)
+        let requests = await recorder.wait(for: (250 + size - 1) / size)
         #expect(requests.count == (250 + size - 1) / size)
         let ids = requests.flatMap { $0.body.split(separator: "\n") }.compactMap { (Kit.object(String($0))?["event"] as? [String: Any])?["id"] as? String }
         #expect(ids.count == 250 && Set(ids) == Set(alerts.map(\.id)))

@@ -18,7 +18,7 @@ import Testing
         let sink = WebhookSink(name: "siem", url: URL(string: recorder.url + "/hook")!, signingSecret: secret)
         let alert = SampleAlerts.alert()
         try await sink.deliver([alert])
-        let req = try #require(recorder.wait(for: 1).first)
+        let req = try #require(await recorder.wait(for: 1).first)
         #expect(req.body == alert.json.serialized(), "the body is the alert's JSON")
         let header = try #require(req.headers["x-iw-detect-signature"])
         let parts = Dictionary(uniqueKeysWithValues: header.split(separator: ",").map { p in
@@ -33,6 +33,6 @@ import Testing
         // Unsigned by default.
         let plain = WebhookSink(name: "siem", url: URL(string: recorder.url + "/plain")!)
         try await plain.deliver([alert])
-        #expect(recorder.wait(for: 2).last?.headers["x-iw-detect-signature"] == nil)
+        #expect(await recorder.wait(for: 2).last?.headers["x-iw-detect-signature"] == nil)
     }
 }
