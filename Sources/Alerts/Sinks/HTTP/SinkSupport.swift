@@ -133,3 +133,18 @@ public enum HTTPCredentials: Sendable, Equatable {
         }
     }
 }
+
+/// `s` cut to at most `limit` UTF-16 units (the unit the receivers' limits count), ending with
+/// `…` when cut; never splits a character.
+func clipped(_ s: String, to limit: Int) -> String {
+    guard s.utf16.count > limit else { return s }
+    var out = ""
+    var used = 0
+    for c in s {
+        let n = c.utf16.count
+        if used + n > limit - 1 { break }
+        out.append(c)
+        used += n
+    }
+    return out + "…"
+}

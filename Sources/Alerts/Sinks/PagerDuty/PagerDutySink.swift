@@ -90,7 +90,7 @@ public struct PagerDutySink: AlertSink {
             if e.serialized().utf8.count <= PagerDutySink.maxBody { return e }
         }
         // Still too large: only an enormous group value or rule name can do that; cut them too.
-        return build(a, details: details + [note], group: pagerDutyClip(a.groupValue, to: 1024), rule: pagerDutyClip(a.rule, to: 1024))
+        return build(a, details: details + [note], group: clipped(a.groupValue, to: 1024), rule: clipped(a.rule, to: 1024))
     }
 
     private func build(_ a: AlertRecord, details: [(String, JSONValue)], group: String, rule: String) -> JSONValue {
@@ -149,7 +149,7 @@ public struct PagerDutySink: AlertSink {
         if let u = a.userID, !a.groupKey.contains("user_id") { who.append("user_id=\(u)") }
         if let sid = a.sessionID, !a.groupKey.contains("session_id") { who.append("session_id=\(sid)") }
         if !who.isEmpty { s += ": " + who.joined(separator: " ") }
-        return pagerDutyClip(s, to: maxSummary)
+        return clipped(s, to: maxSummary)
     }
 
     /// `iw-detect/RULE/GROUP/WINDOW START`: the same for every alert of a rule and group within
@@ -200,7 +200,7 @@ public struct PagerDutySink: AlertSink {
             said = HTTPExchange.excerpt(body).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         if !routingKey.isEmpty { said = said.replacingOccurrences(of: routingKey, with: "(routing key)") }
-        said = pagerDutyClip(said, to: 300)
+        said = clipped(said, to: 300)
         return said.isEmpty ? nil : said
     }
 }
@@ -241,19 +241,4 @@ public struct PagerDutySinkConfig: SinkConfig {
     public var summary: String {
         "PagerDuty Events API v2 at \(baseURL.host ?? "?"), routing key from \(routingKey.summary)"
     }
-}
-
-/// `s` cut to at most `limit` UTF-16 code units (so also at most `limit` characters or Unicode
-/// scalars, however a receiver counts), ending with "…" when cut.
-private func pagerDutyClip(_ s: String, to limit: Int) -> String {
-    guard s.utf16.count > limit else { return s }
-    var out = ""
-    var used = 0
-    for c in s {
-        let n = c.utf16.count
-        if used + n > limit - 1 { break }
-        out.append(c)
-        used += n
-    }
-    return out + "…"
 }

@@ -76,7 +76,7 @@ public struct SlackSink: AlertSink {
         if let username { top.append(("username", .string(username))) }
         if let iconEmoji { top.append(("icon_emoji", .string(iconEmoji))) }
         var blocks: [JSONValue] = [
-            .object([("type", .string("header")), ("text", SlackSink.plain(slackClip("\(a.severity.rawValue.uppercased()): \(a.rule)", to: SlackSink.maxHeader)))]),
+            .object([("type", .string("header")), ("text", SlackSink.plain(clipped("\(a.severity.rawValue.uppercased()): \(a.rule)", to: SlackSink.maxHeader)))]),
             SlackSink.section(fields: SlackSink.whoFields(a)),
             SlackSink.section(text: SlackSink.mrkdwnText("*What fired*" + (a.description.isEmpty ? "" : "\n" + SlackSink.escape(a.description)),
                                                           limit: SlackSink.maxSectionText),
@@ -224,7 +224,7 @@ public struct SlackSink: AlertSink {
     /// Escaped text cut to `limit`, never inside an entity.
     static func clipEscaped(_ s: String, to limit: Int) -> String {
         guard s.utf16.count > limit else { return s }
-        var body = String(slackClip(s, to: limit).dropLast())
+        var body = String(clipped(s, to: limit).dropLast())
         if let amp = body.lastIndex(of: "&"), !body[amp...].contains(";") { body = String(body[..<amp]) }
         return body + "…"
     }
@@ -310,19 +310,4 @@ public struct SlackSinkConfig: SinkConfig {
         "Slack incoming webhook, URL from \(webhookURL.summary)" + (channel.map { ", channel \($0)" } ?? "")
             + (linkTemplate.flatMap { URL(string: SlackSink.fill($0, SlackSink.sampleLinkValues))?.host }.map { ", Open links to \($0)" } ?? "")
     }
-}
-
-/// `s` cut to at most `limit` UTF-16 code units (so also at most `limit` characters or Unicode
-/// scalars, however Slack counts), ending with "…" when cut.
-private func slackClip(_ s: String, to limit: Int) -> String {
-    guard s.utf16.count > limit else { return s }
-    var out = ""
-    var used = 0
-    for c in s {
-        let n = c.utf16.count
-        if used + n > limit - 1 { break }
-        out.append(c)
-        used += n
-    }
-    return out + "…"
 }
