@@ -19,6 +19,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // `serve` only (the IngestHTTP target): HTTP, gzip bodies, lifecycle, the /metrics format.
+        // Hummingbird's default traits (swift-configuration, full Foundation) are not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // simdjson (Debian's libsimdjson-dev) behind a plain C header: full validation, field extraction.
@@ -46,10 +54,27 @@ let package = Package(
             dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // `iw-detect serve`: the HTTP input (Hummingbird), its endpoints and the daemon's lifecycle.
+        // Kept apart so that nothing else builds or links SwiftNIO.
+        .target(
+            name: "IngestHTTP",
+            dependencies: [
+                "Pipeline", "IWDetectCore", "Ingest", "Alerts", "Rules",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "iw-detect",
             dependencies: [
-                "Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts",
+                "Pipeline", "IngestHTTP", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -218,3 +218,62 @@ const iwj_value *iwj_results(const iwj_parser *p, int32_t index, int32_t *count,
 }
 
 }
+
+struct iwj_splitter {
+    // Allocates on first use, as large as the largest body seen (up to max_len).
+    dom::parser parser;
+    explicit iwj_splitter(size_t max_len) : parser(max_len) {}
+    std::string records;
+    std::vector<std::pair<size_t, bool>> ends;  // end offset in `records`, is an object
+    const char *last_error = "";
+};
+
+iwj_splitter *iwj_splitter_new(size_t max_len) {
+    try {
+        return new iwj_splitter(max_len);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void iwj_splitter_free(iwj_splitter *s) { delete s; }
+
+int32_t iwj_split(iwj_splitter *s, const uint8_t *buf, size_t len, size_t *count) {
+    s->records.clear();
+    s->ends.clear();
+    *count = 0;
+    try {
+        dom::element root;
+        auto error = s->parser.parse(buf, len).get(root);
+        if (error) {
+            s->last_error = error_message(error);
+            return error == UTF8_ERROR ? IWJ_ERR_UTF8 : (error == CAPACITY ? IWJ_ERR_TOO_LONG : IWJ_ERR_JSON);
+        }
+        auto add = [s](dom::element e) {
+            s->records += minify(e);
+            s->ends.emplace_back(s->records.size(), e.is_object());
+        };
+        if (root.is_array()) {
+            for (dom::element e : dom::array(root)) add(e);
+        } else if (root.is_object()) {
+            add(root);
+        } else {
+            s->last_error = "the body is a JSON scalar, not an object or an array of objects";
+            return IWJ_ERR_NOT_OBJECT;
+        }
+        *count = s->ends.size();
+        return IWJ_OK;
+    } catch (...) {
+        s->last_error = "out of memory";
+        return IWJ_ERR_TOO_LONG;
+    }
+}
+
+const uint8_t *iwj_split_record(const iwj_splitter *s, size_t index, size_t *len, int32_t *is_object) {
+    size_t start = index == 0 ? 0 : s->ends[index - 1].first;
+    *len = s->ends[index].first - start;
+    *is_object = s->ends[index].second ? 1 : 0;
+    return reinterpret_cast<const uint8_t *>(s->records.data()) + start;
+}
+
+const char *iwj_split_error(const iwj_splitter *s) { return s->last_error; }

@@ -28,14 +28,19 @@ public enum IngestStore {
             ALTER TABLE rejects ADD COLUMN source_path TEXT;
             CREATE INDEX rejects_source_path ON rejects(source_path, line);
             """),
+        // Where a reject of the HTTP input came from.
+        Migration("ingest-3", """
+            ALTER TABLE rejects ADD COLUMN remote TEXT;
+            ALTER TABLE rejects ADD COLUMN request_id TEXT;
+            """),
     ]
 
     /// Records rejects.
     public static func insert(_ rejects: [Reject], into db: Database) throws {
         for r in rejects {
-            try db.run("INSERT INTO rejects(source, line, offset, reason, detail, prefix, source_path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            try db.run("INSERT INTO rejects(source, line, offset, reason, detail, prefix, source_path, remote, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [.text(r.source), .int(r.line), .int(r.offset), .text(r.reason.rawValue), .text(r.detail), .text(r.prefix),
-                        r.sourcePath.map { .text($0) } ?? .null])
+                        r.sourcePath.map { .text($0) } ?? .null, r.remote.map { .text($0) } ?? .null, r.requestID.map { .text($0) } ?? .null])
         }
     }
 
@@ -58,11 +63,13 @@ public enum IngestStore {
     }
 
     static func rejects(_ db: Database, filter: String, _ filterArgs: [SQLValue], limit: Int) throws -> [Reject] {
-        let sql = "SELECT source, line, offset, reason, detail, prefix FROM rejects" + filter + " ORDER BY id LIMIT ?"
+        let sql = "SELECT source, line, offset, reason, detail, prefix, remote, request_id FROM rejects" + filter + " ORDER BY id LIMIT ?"
         return try db.query(sql, filterArgs + [.int(Int64(limit))]) { s in
             var r = Reject(source: s.text(0), line: s.int(1), offset: s.int(2), reason: RejectReason(rawValue: s.text(3)) ?? .invalidJSON,
                            detail: s.text(4), bytes: [UInt8]())
             r.prefix = s.text(5)
+            r.remote = s.optionalText(6)
+            r.requestID = s.optionalText(7)
             return r
         }
     }

@@ -18,7 +18,9 @@ public enum Interruption {
     /// Installs the handlers (once per process; later calls do nothing).
     /// - Parameter reload: also take SIGHUP, as a request to reload (``takeReloadRequest()``),
     ///   for the long-running commands.
-    public static func install(reload: Bool = false) {
+    /// - Parameter stop: take SIGINT and SIGTERM; `serve` leaves them to its service group and
+    ///   stops the readers with ``requestStop(_:)``.
+    public static func install(reload: Bool = false, stop: Bool = true) {
         guard installed.exchange(true, ordering: .relaxed) == false else { return }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return }
@@ -43,12 +45,20 @@ public enum Interruption {
         action.sa_flags = 0  // no SA_RESTART: a blocking read returns EINTR
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for sig in [SIGINT, SIGTERM] + (reload ? [SIGHUP] : []) {
+        for sig in (stop ? [SIGINT, SIGTERM] : []) + (reload ? [SIGHUP] : []) {
             sigaction(sig, &action, nil)
             sigaddset(&unblock, sig)
         }
         // A parent may have started us with these signals blocked.
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+    }
+
+    /// Stops the readers as `signal` would have (for a shutdown that a signal handler elsewhere
+    /// started): blocked reads return, and sources report ``LineReader/Status/interrupted``.
+    public static func requestStop(_ signal: Int32) {
+        guard received.compareExchange(expected: 0, desired: signal, ordering: .relaxed).exchanged else { return }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite.load(ordering: .relaxed), &byte, 1)
     }
 
     /// The read end of the pipe a signal writes to, for `poll` beside other descriptors (-1 before

@@ -22,6 +22,9 @@ public struct Reject: Sendable, Equatable {
     public var prefix: String
     /// A file source's resolved path (so `rejects --source` finds it however it is named).
     public var sourcePath: String?
+    /// The HTTP input's client address and the request's `X-Request-Id`, for its rejects.
+    public var remote: String?
+    public var requestID: String?
 
     /// How much of a rejected line is kept: enough to recognise it, not a whole prompt.
     public static let prefixBytes = 120

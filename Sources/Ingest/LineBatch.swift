@@ -27,6 +27,11 @@ public struct LineBatch: Sendable {
     public var checkpoint: SourceCheckpoint?
     /// The source had nothing more right after this read: a good moment to commit.
     public var caughtUp: Bool
+    /// Lines the source itself found bad before any decoding (the HTTP input's), in order.
+    public var rejects: [Reject] = []
+    /// Where lines came from, by line number, when the source knows more than its name (the HTTP
+    /// request of a journal record): given to the rejects of those lines.
+    public var origins: [Int64: LineOrigin] = [:]
 
     public init(source: String, bytes: [UInt8] = [], lines: [Line] = [], checkpoint: SourceCheckpoint?, caughtUp: Bool) {
         self.source = source
@@ -55,5 +60,28 @@ public struct SourceCheckpoint: Sendable, Equatable {
         self.offset = offset
         self.line = line
         self.fingerprint = fingerprint
+    }
+}
+
+/// The HTTP request a line came in: the client's address and its `X-Request-Id`.
+public struct LineOrigin: Sendable, Equatable {
+    public var remote: String
+    public var requestID: String?
+    public init(remote: String, requestID: String?) {
+        self.remote = remote
+        self.requestID = requestID
+    }
+}
+
+extension Reject {
+    /// Gives the rejects their line's origin, where the batch knows one.
+    public static func annotate(_ rejects: inout [Reject], from origins: [Int64: LineOrigin]) {
+        guard !origins.isEmpty else { return }
+        for i in rejects.indices where rejects[i].remote == nil {
+            if let o = origins[rejects[i].line] {
+                rejects[i].remote = o.remote
+                rejects[i].requestID = o.requestID
+            }
+        }
     }
 }

@@ -18,6 +18,12 @@ public protocol LineSource: AnyObject {
     var name: String { get }
     /// The next batch and what the read saw.
     func next() throws -> (LineBatch, LineReader.Status)
+    /// The pipeline committed the state of the lines before `checkpoint`.
+    func committed(_ checkpoint: SourceCheckpoint)
+}
+
+extension LineSource {
+    public func committed(_ checkpoint: SourceCheckpoint) {}
 }
 
 /// Standard input, or any descriptor that cannot resume: no checkpoint.

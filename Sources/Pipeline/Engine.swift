@@ -90,6 +90,9 @@ public final class Engine {
     public var progress: ((IngestSummary) -> Void)?
     /// Called before alerts are written to local sinks (to clear a terminal's progress line).
     public var beforeLocalOutput: (() -> Void)?
+    /// Called after each commit with the summary so far and how long the commit (state, then
+    /// local sinks) took: what `serve` turns into metrics.
+    public var afterCommit: ((IngestSummary, Duration) -> Void)?
     public private(set) var summary = IngestSummary()
 
     public init(config: EngineConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
@@ -172,9 +175,25 @@ public final class Engine {
     /// Follows files (`tail`) until SIGINT or SIGTERM; `notice` hears of new, rotated and
     /// truncated files as they happen.
     public func follow(_ options: FollowSource.Options, notice: @escaping (String, String) -> Void) async throws -> IngestSummary {
-        let source = NoticingSource(FollowSource(options: options, db: db), notice: notice)
-        return try await run(source)
+        try await run(followSource(options, notice: notice))
     }
+
+    /// A source following files, resuming from this engine's checkpoints (for ``run(_:firstLine:)``).
+    public func followSource(_ options: FollowSource.Options, notice: @escaping (String, String) -> Void) -> any LineSource {
+        NoticingSource(FollowSource(options: options, db: db), notice: notice)
+    }
+
+    /// The stream clock: the newest event time seen.
+    public var streamClock: EventTime { processor.rules.clock }
+
+    /// Whether each metric's global baseline is ready, in metric order.
+    public var baselineReadiness: [(String, Bool)] {
+        let model = processor.baseline
+        return model.metrics.indices.map { (model.metrics[$0].name, model.globalStats(metric: $0)?.ready ?? false) }
+    }
+
+    /// Every sink's name.
+    public var sinkNames: [String] { sinks.map(\.name) }
 
     // MARK: - Ingest
 
@@ -214,11 +233,19 @@ public final class Engine {
             decoded.removeAll()
             decoder.decode(batch, into: &decoded)
             for event in decoded.events { processor.process(event) }
-            summary.linesRead += decoded.lines
+            var batchRejects = decoded.rejects
+            if !batch.rejects.isEmpty { batchRejects = (batch.rejects + batchRejects).sorted { $0.line < $1.line } }
+            Reject.annotate(&batchRejects, from: batch.origins)
+            let input = batch.source == "http" && batch.path == nil ? "http" : batch.source == "stdin" ? "stdin" : "file"
+            summary.linesRead += decoded.lines + Int64(batch.rejects.count)
             summary.blankLines += decoded.blank
             summary.accepted += Int64(decoded.events.count)
-            for r in decoded.rejects { summary.rejected[r.reason.rawValue, default: 0] += 1 }
-            rejects += decoded.rejects
+            if !batch.lines.isEmpty || !batch.rejects.isEmpty {
+                summary.inputs[input, default: IngestSummary.InputCounts()].add(read: decoded.lines + Int64(batch.rejects.count),
+                                                                              accepted: Int64(decoded.events.count), rejects: batchRejects)
+            }
+            for r in batchRejects { summary.rejected[r.reason.rawValue, default: 0] += 1 }
+            rejects += batchRejects
             if let last = batch.lines.last { nextLine = last.number + 1 }
             if let c = batch.checkpoint {
                 checkpoints[c.key] = c
@@ -226,7 +253,7 @@ public final class Engine {
             } else {
                 summary.bytes += Int64(batch.bytes.count - (batch.bytes.isEmpty ? 0 : LineReader.padding) + batch.lines.count)
             }
-            batchLines += batch.lines.count
+            batchLines += batch.lines.count + batch.rejects.count
             let done = status == .endOfInput || status == .interrupted
             // Due at the end, every batch_lines lines, and when the source is caught up; an idle
             // follower's "caught up" with nothing read since the last commit writes nothing.
@@ -238,6 +265,7 @@ public final class Engine {
                     throw CommitError(databasePath: config.databasePath, source: source.name, committedBefore: committedLine,
                                       resumable: batch.checkpoint != nil, underlying: error)
                 }
+                for c in checkpoints.values { source.committed(c) }
                 rejects.removeAll(keepingCapacity: true)
                 checkpoints.removeAll(keepingCapacity: true)
                 committedLine = nextLine
@@ -274,6 +302,13 @@ public final class Engine {
     /// Commits the batch (state, rejects, alerts, checkpoints) in one transaction, then delivers
     /// the local sinks.
     func commit(rejects: [Reject], checkpoints: some Sequence<SourceCheckpoint>) async throws {
+        let began = ContinuousClock.now
+        defer {
+            if let afterCommit {
+                takeCounts()
+                afterCommit(summary, ContinuousClock.now - began)
+            }
+        }
         let alerts = processor.takeAlerts()
         summary.duplicateAlerts += Int64(try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints))
         if !alerts.isEmpty || summary.commits == 0 {

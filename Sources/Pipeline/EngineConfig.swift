@@ -2,6 +2,7 @@ import Alerts
 import Baseline
 import Foundation
 import IWDetectCore
+import Ingest
 import Rules
 import YAMLSupport
 import Yams
@@ -27,6 +28,7 @@ public struct EngineConfig: Sendable {
     public var stdout: Bool?
     /// Force a readable (true) or JSON (false) stdout, instead of deciding by isatty.
     public var readableStdout: Bool?
+    public var serve = ServeSettings()
 
     public init(databasePath: String, rulePaths: [String]) {
         self.databasePath = databasePath
@@ -54,7 +56,9 @@ public struct ConfigError: Error, CustomStringConvertible {
 extension EngineConfig {
     /// The config file's keys, by section (`""` is the top level).
     static let keys: [String: [String]] = [
-        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics"],
+        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve"],
+        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "token", "token_env", "token_file",
+                  "shutdown_timeout", "retry_after"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
         "metrics": ["name", "field", "kind"],
         "delivery": ["max_attempts", "max_age_hours", "base_backoff_seconds", "max_backoff_seconds",
@@ -113,6 +117,23 @@ extension EngineConfig {
             if delivery.maxBackoff < delivery.baseBackoff, let node = d["max_backoff_seconds"] ?? d["base_backoff_seconds"] {
                 r.error(node, "out_of_range", "delivery.max_backoff_seconds (\(JSONValue.format(delivery.maxBackoff))) is less than base_backoff_seconds (\(JSONValue.format(delivery.baseBackoff)))")
             }
+        }
+        if let node = top["serve"], let m = r.mapping(node, "serve", keys: EngineConfig.keys["serve"]!) {
+            if let v = r.string(m, "listen", "serve.listen") {
+                if ServeSettings.parseListen(v) == nil { r.error(m["listen"], "bad_value", "serve.listen must be HOST:PORT, e.g. 127.0.0.1:8080, got '\(v)'") }
+                serve.listen = v
+            }
+            if let v = r.int(m, "max_body_bytes", "serve.max_body_bytes", in: 1024...(1 << 30)) { serve.maxBodyBytes = Int(v) }
+            if let v = r.string(m, "journal", "serve.journal") { serve.journalPath = v }
+            if let v = r.string(m, "journal_sync", "serve.journal_sync") {
+                if let sync = InputJournal.Sync(rawValue: v) { serve.journalSync = sync } else {
+                    r.error(m["journal_sync"], "bad_value", "serve.journal_sync must be normal or full, got '\(v)'")
+                }
+            }
+            if let v = r.int(m, "max_journal_records", "serve.max_journal_records", in: 1...100_000_000) { serve.maxJournalRecords = Int(v) }
+            if let v = r.double(m, "shutdown_timeout", "serve.shutdown_timeout", in: 0...3600) { serve.shutdownTimeout = v }
+            if let v = r.int(m, "retry_after", "serve.retry_after", in: 1...3600) { serve.retryAfter = Int(v) }
+            serve.token = SecretReference.read(m, "token", "serve", item: node, required: false, reader: &r)
         }
         for item in r.sequence(top, "metrics", "metrics") ?? [] {
             guard let m = r.mapping(item, "a metric", keys: EngineConfig.keys["metrics"]!) else { continue }

@@ -4,10 +4,28 @@ import Ingest
 
 /// What an ingest did: the figures `ingest` prints at the end.
 public struct IngestSummary: Sendable {
+    /// Lines of one kind of input.
+    public struct InputCounts: Sendable, Equatable {
+        public var read: Int64 = 0
+        public var accepted: Int64 = 0
+        /// By reason code.
+        public var rejected: [String: Int64] = [:]
+
+        public init() {}
+
+        mutating func add(read: Int64, accepted: Int64, rejects: [Reject]) {
+            self.read += read
+            self.accepted += accepted
+            for r in rejects { rejected[r.reason.rawValue, default: 0] += 1 }
+        }
+    }
+
     public var linesRead: Int64 = 0
     public var accepted: Int64 = 0
     public var blankLines: Int64 = 0
     public var rejected: [String: Int64] = [:]
+    /// The same counts by kind of input (`file`, `stdin`, `http`).
+    public var inputs: [String: InputCounts] = [:]
     public var detections: Int64 = 0
     /// Alerts raised, by "rule\tseverity".
     public var alerts: [String: Int64] = [:]
@@ -38,6 +56,8 @@ public struct IngestSummary: Sendable {
     /// Rule-set reloads done, and refused because the new set had errors.
     public var reloads: Int64 = 0
     public var reloadsRefused: Int64 = 0
+
+    public init() {}
 
     public var rejectedTotal: Int64 { rejected.values.reduce(0, +) }
     public var alertsTotal: Int64 { alerts.values.reduce(0, +) }

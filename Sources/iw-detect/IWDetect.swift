@@ -17,7 +17,7 @@ struct IWDetect: AsyncParsableCommand {
         version: IWDetectVersion.current,
         subcommands: [
             IngestCommand.self, TailCommand.self, RejectsCommand.self, AlertsCommand.self, BaselineCommand.self, RulesCommand.self,
-            SinksCommand.self, GenerateCommand.self,
+            SinksCommand.self, GenerateCommand.self, ServeCommand.self,
         ]
     )
 

@@ -30,12 +30,16 @@ struct RejectsCommand: AsyncParsableCommand {
         let rows = try IngestStore.rejects(db, source: source, limit: limit)
         for r in rows {
             if json {
-                print(JSONValue.object([
+                var fields: [(String, JSONValue)] = [
                     ("source", .string(r.source)), ("line", .int(r.line)), ("offset", .int(r.offset)),
                     ("reason", .string(r.reason.rawValue)), ("detail", .string(r.detail)), ("prefix", .string(r.prefix)),
-                ]).serialized())
+                ]
+                if let remote = r.remote { fields.append(("remote", .string(remote))) }
+                if let id = r.requestID { fields.append(("request_id", .string(id))) }
+                print(JSONValue.object(fields).serialized())
             } else {
-                print("\(r.message)\n    \(r.prefix.prefix(100).replacingOccurrences(of: "\n", with: " "))")
+                let origin = r.remote.map { " (from \($0)" + (r.requestID.map { ", request \($0)" } ?? "") + ")" } ?? ""
+                print("\(r.message)\(origin)\n    \(r.prefix.prefix(100).replacingOccurrences(of: "\n", with: " "))")
             }
         }
         let total = try IngestStore.rejectCount(db, source: source)

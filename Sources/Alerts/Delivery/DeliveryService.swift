@@ -24,6 +24,7 @@ public final class DeliveryService: Sendable {
         public var circuitOpened = 0
         public var circuit = CircuitBreaker.State.closed
         public var lastError: String?
+        public init() {}
     }
 
     public init(databasePath: String, sinks: [any AlertSink], policy: DeliveryPolicy, logger: Logger = Logger(label: "iw-detect.delivery")) {

@@ -69,6 +69,25 @@ const char *iwj_last_error(const iwj_parser *p);
 /// crossed or ended at an array (its values are then the list's elements, possibly none).
 const iwj_value *iwj_results(const iwj_parser *p, int32_t index, int32_t *count, int32_t *is_list);
 
+/// Splits HTTP request bodies into records (the HTTP input of `iw-detect serve`).
+typedef struct iwj_splitter iwj_splitter;
+
+/// Creates a splitter for bodies of at most `max_len` bytes. Returns NULL on allocation failure.
+iwj_splitter *iwj_splitter_new(size_t max_len);
+void iwj_splitter_free(iwj_splitter *s);
+
+/// Parses `len` bytes as one JSON document. An object becomes one record, an array one record
+/// per element; each record is minified (one line). Returns IWJ_OK with `*count` records, or an
+/// IWJ_ERR_* code when the body is not one JSON document (it may still be NDJSON) or its root is
+/// a scalar (IWJ_ERR_NOT_OBJECT).
+int32_t iwj_split(iwj_splitter *s, const uint8_t *buf, size_t len, size_t *count);
+
+/// After a successful iwj_split: record `index` (valid until the next call), and whether it is an object.
+const uint8_t *iwj_split_record(const iwj_splitter *s, size_t index, size_t *len, int32_t *is_object);
+
+/// The detail of the last failed split.
+const char *iwj_split_error(const iwj_splitter *s);
+
 #ifdef __cplusplus
 }
 #endif

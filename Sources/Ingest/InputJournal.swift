@@ -1,0 +1,263 @@
+import Foundation
+import IWDetectCore
+
+/// The HTTP input's journal: every accepted request's records, appended to a SQLite database of
+/// their own before the request is answered, and read in order by the pipeline
+/// (``JournalSource``), which commits how far it has read with the state those records produced.
+///
+/// A request is acknowledged only once its transaction is committed: with `sync: normal` (WAL,
+/// the default) a commit survives the process being killed (kill -9, a crash), and with `full`
+/// it is also fsynced, so it survives an operating-system crash or power loss. Appends are group
+/// committed by one writer thread: requests that arrive while a commit is in flight share the
+/// next one. The journal is a separate file from the state database, so the HTTP input never
+/// waits for a batch commit of the pipeline.
+///
+/// Consumed records are deleted by the writer once the pipeline has committed past them. The
+/// journal is bounded (``Options/maxRecords``): a request that would take it past its bound is
+/// refused (``AppendError/full(depth:bound:)``, HTTP 503), never dropped.
+public final class InputJournal: @unchecked Sendable {
+    public enum Sync: String, Sendable, CaseIterable {
+        case normal, full
+    }
+
+    public struct Options: Sendable {
+        public var path: String
+        /// Records appended and not yet committed by the pipeline, at most.
+        public var maxRecords = 100_000
+        public var sync = Sync.normal
+        public init(path: String) { self.path = path }
+    }
+
+    /// One request's records, as ``HTTPBody`` split them.
+    public struct Request: Sendable {
+        public var remote: String
+        public var requestID: String?
+        public var records: [HTTPBody.Record]
+        public init(remote: String, requestID: String?, records: [HTTPBody.Record]) {
+            self.remote = remote
+            self.requestID = requestID
+            self.records = records
+        }
+    }
+
+    public enum AppendError: Error, CustomStringConvertible {
+        /// Taking the request would put more than `bound` records in the journal.
+        case full(depth: Int, bound: Int)
+        /// The journal stopped taking requests (shutting down).
+        case closed
+        case failed(String)
+
+        public var description: String {
+            switch self {
+            case .full(let depth, let bound): return "the input journal holds \(depth) unprocessed records (bound \(bound)); retry later"
+            case .closed: return "iw-detect is shutting down; retry later"
+            case .failed(let message): return "the input journal could not be written: \(message)"
+            }
+        }
+    }
+
+    public let path: String
+    /// The journal's identity, kept with the pipeline's checkpoint: a journal deleted and made
+    /// anew (numbering from 1 again) is read from its start, not from the old position.
+    public let id: String
+    public let maxRecords: Int
+    let db: Database
+    let cond = NSCondition()
+    // Guarded by `cond`.
+    var queue: [(Request, CheckedContinuation<Int64, any Error>)] = []
+    var queued = 0
+    var appended: Int64 = 0
+    var consumed: Int64 = 0
+    var deletedThrough: Int64 = 0
+    var closed = false
+    var stopped = false
+    var writerDone = false
+    var writeFailures = 0
+
+    public init(options: Options) throws {
+        path = options.path
+        maxRecords = options.maxRecords
+        db = try Database(path: options.path)
+        if options.sync == .full { try db.execute("PRAGMA synchronous=FULL") }
+        try db.execute("""
+            CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS journal_requests (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                received_at REAL NOT NULL, remote TEXT NOT NULL, request_id TEXT, last_seq INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS journal_records (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                request INTEGER NOT NULL, position INTEGER NOT NULL,
+                body BLOB NOT NULL, reason TEXT, detail TEXT
+            );
+            """)
+        if let existing = try db.query("SELECT value FROM journal_meta WHERE key = 'id'", []) { $0.text(0) }.first {
+            id = existing
+        } else {
+            id = "journal:" + UUID().uuidString.lowercased()
+            try db.run("INSERT INTO journal_meta(key, value) VALUES ('id', ?)", [.text(id)])
+        }
+        appended = try db.query("SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'", []) { $0.int(0) }.first ?? 0
+        let thread = Thread { [unowned self] in self.writeLoop() }
+        thread.name = "iw-detect journal writer"
+        thread.start()
+    }
+
+    // MARK: - The HTTP side
+
+    /// Appends a request's records and returns the sequence number of its last record once the
+    /// commit is done.
+    public func append(_ request: Request) async throws -> Int64 {
+        try await withCheckedThrowingContinuation { continuation in
+            cond.lock()
+            defer { cond.unlock() }
+            if closed {
+                continuation.resume(throwing: AppendError.closed)
+                return
+            }
+            let depth = Int(appended - consumed) + queued
+            if depth + request.records.count > maxRecords {
+                continuation.resume(throwing: AppendError.full(depth: depth, bound: maxRecords))
+                return
+            }
+            queue.append((request, continuation))
+            queued += request.records.count
+            cond.broadcast()
+        }
+    }
+
+    /// Records appended (or queued) and not yet committed by the pipeline.
+    public var depth: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return Int(appended - consumed) + queued
+    }
+
+    /// Whether the journal is below its bound (what `/readyz` reports).
+    public var hasRoom: Bool { depth < maxRecords }
+
+    /// The sequence number of the last committed record.
+    public var lastSequence: Int64 {
+        cond.lock()
+        defer { cond.unlock() }
+        return appended
+    }
+
+    /// Stops taking requests: later appends fail with ``AppendError/closed``; queued ones are
+    /// still committed.
+    public func close() {
+        cond.lock()
+        closed = true
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    // MARK: - The pipeline side
+
+    /// The pipeline committed everything through `seq`: those records may be deleted.
+    public func consumed(through seq: Int64) {
+        cond.lock()
+        if seq > consumed { consumed = seq }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Waits until a record after `seq` is committed, the journal is closed and fully written, or
+    /// `timeout` passes. True when there is a record to read.
+    func waitForRecords(after seq: Int64, timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        cond.lock()
+        defer { cond.unlock() }
+        while appended <= seq {
+            if closed && queue.isEmpty && queued == 0 { return false }
+            if !cond.wait(until: deadline) { return appended > seq }
+        }
+        return true
+    }
+
+    /// Closed, and every queued request is committed (or failed).
+    var drained: Bool {
+        cond.lock()
+        defer { cond.unlock() }
+        return closed && queue.isEmpty && queued == 0
+    }
+
+    /// Ends the writer thread (after ``close()``, once drained).
+    public func stop() {
+        cond.lock()
+        closed = true
+        stopped = true
+        cond.broadcast()
+        while !writerDone { cond.wait() }
+        cond.unlock()
+    }
+
+    // MARK: - The writer
+
+    func writeLoop() {
+        while true {
+            cond.lock()
+            while queue.isEmpty && !stopped && consumed - deletedThrough < 1024 { cond.wait() }
+            if queue.isEmpty && stopped {
+                writerDone = true
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
+            let work = queue
+            queue.removeAll()
+            let deleteThrough = consumed
+            cond.unlock()
+
+            var lastSeqs: [Int64] = []
+            let now = Date().timeIntervalSince1970
+            let outcome: Result<Int64, any Error> = Result {
+                try db.transaction {
+                    for (request, _) in work {
+                        let reqID = try insert(request, receivedAt: now)
+                        lastSeqs.append(reqID)
+                    }
+                    if deleteThrough > deletedThrough {
+                        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(deleteThrough)])
+                        try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(deleteThrough)])
+                    }
+                    return lastSeqs.last ?? appended
+                }
+            }
+            let records = work.reduce(0) { $0 + $1.0.records.count }
+            cond.lock()
+            queued -= records
+            switch outcome {
+            case .success(let last):
+                appended = max(appended, last)
+                deletedThrough = max(deletedThrough, deleteThrough)
+            case .failure:
+                writeFailures += 1
+            }
+            cond.broadcast()
+            cond.unlock()
+            for (i, (_, continuation)) in work.enumerated() {
+                switch outcome {
+                case .success: continuation.resume(returning: lastSeqs[i])
+                case .failure(let error): continuation.resume(throwing: AppendError.failed("\(error)"))
+                }
+            }
+        }
+    }
+
+    /// Inserts one request; returns the sequence number of its last record.
+    func insert(_ request: Request, receivedAt: Double) throws -> Int64 {
+        try db.run("INSERT INTO journal_requests(received_at, remote, request_id, last_seq) VALUES (?, ?, ?, 0)",
+                   [.double(receivedAt), .text(request.remote), request.requestID.map { .text($0) } ?? .null])
+        let requestRow = db.lastInsertRowID
+        var last: Int64 = 0
+        for (position, record) in request.records.enumerated() {
+            try db.run("INSERT INTO journal_records(request, position, body, reason, detail) VALUES (?, ?, ?, ?, ?)",
+                       [.int(requestRow), .int(Int64(position)), .blob(record.bytes),
+                        record.problem.map { .text($0.reason.rawValue) } ?? .null, record.problem.map { .text($0.detail) } ?? .null])
+            last = db.lastInsertRowID
+        }
+        try db.run("UPDATE journal_requests SET last_seq = ? WHERE id = ?", [.int(last), .int(requestRow)])
+        return last
+    }
+}
