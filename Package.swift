@@ -98,6 +98,8 @@ let package = Package(
             dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "IWDetectTestSupport"],
             swiftSettings: swiftSettings
         ),
+        // `serve` through the binary: HTTP input, endpoints, lifecycle, kill -9, real InferenceWall and Prometheus.
+        .testTarget(name: "ServeTests", dependencies: ["IWDetectCore", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         // One function per fuzz target (FuzzTarget), called by the libFuzzer executables of
         // Tests/Fuzz/Package.swift (scripts/fuzz) and by FuzzRegressionTests on the committed corpus.
         .target(

@@ -192,6 +192,8 @@ public final class Statement {
     }
 
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(stmt, column) }
+    /// Columns of the result.
+    public var columnCount: Int { Int(sqlite3_column_count(stmt)) }
     public func double(_ column: Int32) -> Double { sqlite3_column_double(stmt, column) }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(stmt, column) == SQLITE_NULL }
 

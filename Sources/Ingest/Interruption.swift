@@ -47,8 +47,9 @@ public enum Interruption {
         sigemptyset(&unblock)
         for sig in (stop ? [SIGINT, SIGTERM] : []) + (reload ? [SIGHUP] : []) {
             sigaction(sig, &action, nil)
-            sigaddset(&unblock, sig)
         }
+        // Unblocked even when another handler takes them (serve's service group).
+        for sig in [SIGINT, SIGTERM] + (reload ? [SIGHUP] : []) { sigaddset(&unblock, sig) }
         // A parent may have started us with these signals blocked.
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
