@@ -49,7 +49,7 @@ public enum Decoded {
 }
 
 /// Decodes JSON lines into ``Event``s with simdjson: the whole line is validated, then only the
-/// fields in the ``FieldTable`` are extracted.
+/// fields in the ``FieldTable`` are extracted, and its derived fields computed from them.
 ///
 /// Not thread-safe: one decoder per ingest loop.
 public final class JSONLineDecoder {
@@ -60,14 +60,18 @@ public final class JSONLineDecoder {
     public var stampMissingTime: (() -> EventTime)?
     private let parser: OpaquePointer
     private var template: [FieldValue]
+    /// The parser's index of each slot's path; nil for a derived slot, which is computed instead.
+    private let parserPaths: [Int32?]
 
     public init(fields: FieldTable, maxLineBytes: Int) {
         self.fields = fields
         self.maxLineBytes = maxLineBytes
         guard let p = iwj_parser_new(maxLineBytes) else { fatalError("cannot allocate the JSON parser (\(maxLineBytes) bytes)") }
         self.parser = p
-        for path in fields.paths {
-            _ = path.utf8.withContiguousStorageIfAvailable { iwj_add_path(p, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+        parserPaths = fields.paths.indices.map { slot -> Int32? in
+            if fields.isDerived(slot) { return nil }
+            let path = fields.paths[slot]
+            return path.utf8.withContiguousStorageIfAvailable { iwj_add_path(p, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
                 ?? Array(path.utf8).withUnsafeBufferPointer { iwj_add_path(p, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
         }
         template = Array(repeating: .missing, count: fields.count)
@@ -90,8 +94,9 @@ public final class JSONLineDecoder {
         }
         var values = template
         for slot in 0..<values.count {
-            values[slot] = extract(slot)
+            if let path = parserPaths[slot] { values[slot] = extract(path) }
         }
+        if !fields.derived.isEmpty { fields.derive(&values) }
         let time: EventTime
         switch values[FieldTable.timestamp] {
         case .string(let s):
@@ -111,10 +116,10 @@ public final class JSONLineDecoder {
         return .event(Event(time: time, values: values, origin: origin))
     }
 
-    private func extract(_ slot: Int) -> FieldValue {
+    private func extract(_ path: Int32) -> FieldValue {
         var count: Int32 = 0
         var isList: Int32 = 0
-        guard let results = iwj_results(parser, Int32(slot), &count, &isList) else {
+        guard let results = iwj_results(parser, path, &count, &isList) else {
             return isList != 0 ? .list([]) : .missing
         }
         if isList != 0 {

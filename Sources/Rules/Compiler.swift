@@ -1,7 +1,8 @@
 import Foundation
 import IWDetectCore
 
-/// The monitoring guide's names for fields of the log schema.
+/// The monitoring guide's names for fields of the log schema, and `signature_ids` for the ids of
+/// InferenceWall's matches.
 public let fieldAliases: [String: String] = [
     "injection_score": "input_injection_score",
     "output": "model_output",
@@ -10,6 +11,7 @@ public let fieldAliases: [String: String] = [
     "latency_ms": "inference_latency_ms",
     "input_token_count": "input_tokens",
     "output_token_count": "output_tokens",
+    "signature_ids": "matches.signature_id",
 ]
 
 /// Resolves a parsed condition against the field table, the metrics and the named lists.
@@ -23,6 +25,8 @@ struct Compiler {
     /// Every field name the condition reads, with its offset in the condition (for unknown-field
     /// warnings).
     var referencedFields: [(name: String, offset: Int)] = []
+    /// The fields whose values must be scalars: window keys and `count_distinct`'s field.
+    var keyFields: [(name: String, offset: Int)] = []
 
     init(fields: FieldTable, metrics: [MetricDefinition], lists: [String: [FieldValue]]) {
         self.fields = fields
@@ -222,6 +226,7 @@ struct Compiler {
                 throw ConditionError(code: "bad_argument", message: "count_distinct needs a field name first, e.g. count_distinct(source_ip, user_id, 1h)", offset: args[0].offset)
             }
             referencedFields.append((fname, fat))
+            keyFields.append((fname, fat))
             let fieldSlot = fields.slot(for: canonical(fname))
             let (keySlot, keyName) = try keyArgument(args[1])
             let window = try durationArgument(args[2])
@@ -251,6 +256,7 @@ struct Compiler {
             throw ConditionError(code: "bad_argument", message: "the key must be a field name, e.g. session_id", offset: e.offset)
         }
         referencedFields.append((n, at))
+        keyFields.append((n, at))
         return (fields.slot(for: canonical(n)), n)
     }
 

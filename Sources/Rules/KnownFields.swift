@@ -4,8 +4,8 @@ import IWDetectCore
 /// A rule that names a field no producer writes is almost always a typo
 /// (`output_tokns > baselin.p99 * 2`): its comparison is silently false on every event. The loader
 /// warns about any field that is neither in the inference-log schema of the monitoring guide, nor
-/// in InferenceWall's scan and audit events, nor declared in the config (`fields:`, metrics), nor
-/// present in one of the rule's own test events.
+/// in InferenceWall's scan and audit events, nor a ``DerivedField``, nor declared in the config
+/// (`fields:`, metrics), nor present in one of the rule's own test events.
 public struct KnownFields: Sendable {
     /// The monitoring guide's inference-log schema (DESIGN §3), with the element fields of its lists.
     public static let inferenceLog: [String] = [
@@ -23,11 +23,22 @@ public struct KnownFields: Sendable {
         "signature_count", "category", "action", "details", "source_ip", "key_prefix",
     ]
 
+    /// The schemas' fields that are lists wherever they occur (arrays, and paths projected over
+    /// them). Window and dedup keys need one value per event, so the loader warns about these.
+    public static let lists: Set<String> = [
+        "output_redactions", "tool_calls", "tool_calls.name", "tool_calls.arguments", "tool_results", "content_policy_violations",
+        "matches", "matches.signature_id", "matches.matched_text", "matches.score", "matches.confidence", "matches.severity",
+    ]
+
+    /// Whether `name` (or what its alias stands for) is one of the ``lists``.
+    public static func isList(_ name: String) -> Bool { lists.contains(fieldAliases[name] ?? name) }
+
     private var names: Set<String>
 
-    /// The schema fields, the guide's aliases, and `extra` (config fields and metric names and paths).
+    /// The schema fields, the derived fields, the aliases, and `extra` (config fields and metric
+    /// names and paths).
     public init(extra: [String] = []) {
-        names = Set(KnownFields.inferenceLog + KnownFields.inferWall + fieldAliases.keys + extra)
+        names = Set(KnownFields.inferenceLog + KnownFields.inferWall + DerivedField.allCases.map(\.rawValue) + fieldAliases.keys + extra)
     }
 
     public mutating func insert(_ name: String) { names.insert(name) }

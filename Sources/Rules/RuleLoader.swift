@@ -261,9 +261,18 @@ public enum RuleLoader {
         if let keyNode = map["dedup"]?["key"] {
             let items: [Node] = if case .sequence(let seq) = keyNode { Array(seq) } else { [keyNode] }
             for item in items {
-                guard let name = item.string, !knownHere.contains(name), warned.insert(name).inserted else { continue }
+                guard let name = item.string else { continue }
+                if KnownFields.isList(name) {
+                    diagnostics.append(listKey(name, "a dedup key", "all share the group '-'", file: file, line: item.mark?.line ?? 0, column: item.mark?.column ?? 0))
+                }
+                guard !knownHere.contains(name), warned.insert(name).inserted else { continue }
                 diagnostics.append(unknownField(name, knownHere, file: file, line: item.mark?.line ?? 0, column: item.mark?.column ?? 0))
             }
+        }
+        for (name, offset) in compiler.keyFields where KnownFields.isList(name) {
+            let (line, column) = position(of: offset, in: conditionNode, text: condition)
+            diagnostics.append(listKey(name, "a window key (or count_distinct's field)", "not counted and the function is missing for them",
+                                       file: file, line: line, column: column))
         }
         fields = compiler.fields
         guard diagnostics.allSatisfy({ $0.level == .warning }) else { return nil }
@@ -279,7 +288,16 @@ public enum RuleLoader {
         let stats = BaselineStat.allCases.map { "baseline.\($0.rawValue)" }
         let hint = known.nearest(to: name, among: stats).map { "; did you mean '\($0)'?" } ?? ""
         return Diagnostic("unknown_field", .warning,
-                          "unknown field '\(name)': not in the inference-log or InferenceWall schema, the config's fields or metrics, or this rule's test events\(hint)",
+                          "unknown field '\(name)': not in the inference-log or InferenceWall schema, the derived fields, the config's fields or metrics, or this rule's test events\(hint)",
+                          file: file, line: line, column: column)
+    }
+
+    /// A window or dedup key that is a list: the engine takes only a scalar as a key.
+    static func listKey(_ name: String, _ role: String, _ consequence: String, file: String, line: Int, column: Int) -> Diagnostic {
+        let path = fieldAliases[name] ?? name
+        let hint = path.hasPrefix("matches.") || path == "matches" ? "; top_signature is one value per scan, the id of the highest-scoring match" : ""
+        return Diagnostic("list_key", .warning,
+                          "'\(name)' is a list, and \(role) needs one value per event: events whose '\(name)' is a list are \(consequence)\(hint)",
                           file: file, line: line, column: column)
     }
 

@@ -13,7 +13,8 @@ import Yams
 ///       output_tokens: {mean: 200, std: 50, p95: 400, p99: 500}
 /// ```
 /// `at` is an offset from 2026-01-01T00:00:00Z and becomes the event's `timestamp`; keys may use
-/// the guide's aliases (`injection_score`).
+/// the guide's aliases (`injection_score`). A derived field (`blocked`) is computed from the
+/// event's other fields as in the pipeline, so setting it in a test event is a warning.
 public struct RuleTestCase: Sendable {
     public var rule: String
     public var name: String
@@ -70,6 +71,10 @@ public struct RuleTestCase: Sendable {
                         }
                         members.append(("timestamp", .string((epoch + d).description)))
                     } else {
+                        if let derived = DerivedField(rawValue: key) {
+                            // The decoder computes it, whatever the event says.
+                            diagnostics.append(RuleLoader.at(k, file, "derived_field", "'\(key)' is computed from \(derived.inputs.joined(separator: " and ")); set those in the event instead", .warning))
+                        }
                         members.append((fieldAliases[key] ?? key, json(v)))
                     }
                 }

@@ -25,6 +25,7 @@ struct FixedBaseline: BaselineLookup {
         mutating func event(_ seconds: Int64, _ values: [String: FieldValue]) -> [Detection] {
             var v = Array(repeating: FieldValue.missing, count: fields.count)
             for (k, x) in values { v[fields.existingSlot(for: k)!] = x }
+            fields.derive(&v)  // as the decoder does
             let e = Event(time: EventTime(micros: seconds * 1_000_000), values: v, origin: .init(source: "t", line: seconds))
             var out: [Detection] = []
             engine.evaluate(e, baseline: baseline, into: &out)
@@ -79,6 +80,41 @@ struct FixedBaseline: BaselineLookup {
         #expect(h.event(0, tools([])).isEmpty)
         #expect(h.event(1, tools(["search", "weather"])).isEmpty)
         #expect(h.event(2, tools(["search", "shell"])).count == 1, "any element outside the list")
+    }
+
+    /// An InferenceWall scan: its decision and its matches as (signature id, score).
+    func scan(_ decision: String, _ matches: [(String, Double)]) -> [String: FieldValue] {
+        ["decision": .string(decision), "matches.signature_id": .list(matches.map { .string($0.0) }),
+         "matches.score": .list(matches.map { .number($0.1) })]
+    }
+
+    @Test func aWindowKeyedByAListCountsNothingTopSignatureIsItsScalarKey() throws {
+        var h = try Harness("""
+            - {name: by_top, severity: low, condition: 'blocked == true AND count(top_signature, 5m) > 1'}
+            - {name: by_list, severity: low, condition: 'blocked == true AND count(signature_ids, 5m) > 1'}
+            """)
+        let inj = scan("block", [("INJ-O-010", 2.8), ("INJ-D-002", 10.8)])
+        #expect(h.event(0, inj).isEmpty)
+        #expect(h.event(10, scan("block", [("INJ-D-016", 10.8)])).isEmpty, "another top signature: its own key")
+        #expect(h.event(20, scan("allow", [("INJ-D-002", 6.3)])).isEmpty, "not blocked: not counted")
+        let d = h.event(30, inj)
+        #expect(d.map(\.rule.name) == ["by_top"], "a list is no key: the event is not counted and the count is missing")
+        #expect(d.first?.groupValues == ["INJ-D-002"])
+        #expect(h.event(40, inj).map(\.rule.name) == ["by_top"])
+    }
+
+    @Test func derivedFieldsInConditionsDedupKeysAndEvidence() throws {
+        var h = try Harness("""
+            - {name: listed, severity: low, condition: "injection_match == true AND signature_ids == 'INJ-D-002'", dedup: {key: [signature_ids]}}
+            - {name: top, severity: low, condition: "data_leak_match == true OR top_signature == 'INJ-D-002'", dedup: {key: [top_signature]}}
+            """)
+        let d = h.event(0, scan("block", [("INJ-D-001", 3.6), ("INJ-D-002", 10.8)]))
+        #expect(d.map(\.rule.name) == ["listed", "top"])
+        #expect(d.map(\.groupValues) == [["-"], ["INJ-D-002"]], "a list-valued dedup key groups every event as '-'")
+        let evidence = d.map { JSONValue.object($0.evidence).serialized() }
+        #expect(evidence == [#"{"injection_match":true,"signature_ids":["INJ-D-001","INJ-D-002"]}"#,
+                             #"{"data_leak_match":false,"top_signature":"INJ-D-002"}"#])
+        #expect(h.event(1, ["user_id": .string("u")]).isEmpty, "an event without matches: every derived field is missing")
     }
 
     @Test func evidenceRedactsPromptsAndOutputs() throws {

@@ -71,5 +71,56 @@ import Testing
         let r = RuleLoader.load(paths: [BundledRuleFiles.path], metrics: MetricDefinition.defaults, fields: FieldTable())
         #expect(r.diagnostics.isEmpty, "\(r.diagnostics)")
         #expect((r.ruleSet?.rules.count ?? 0) >= 6)
+        let names = Set(r.ruleSet?.rules.map(\.info.name) ?? [])
+        for name in ["inferencewall_block_surge", "inferencewall_repeated_signature", "inferencewall_auth_failures", "inferencewall_config_change"] {
+            #expect(names.contains(name), "\(name) is bundled")
+            #expect(r.tests.contains { $0.rule == name && $0.expectedAlerts == 0 }, "\(name) has a near miss")
+        }
+    }
+
+    @Test func derivedFieldsAreKnownAndExtractedOnlyWhenNamed() {
+        let plain = load("- {name: r, severity: low, condition: \"log_type == 'scan' AND decision == 'block'\"}")
+        #expect(plain.diagnostics.isEmpty)
+        #expect(plain.fields.derived.isEmpty && !plain.fields.paths.contains { $0.hasPrefix("matches") },
+                "no rule names a derived field: matches is not even extracted")
+        let r = load("""
+            - name: derived
+              severity: low
+              condition: >
+                blocked == true AND injection_match == true AND NOT data_leak_match == true
+                AND signature_ids == 'INJ-D-002' AND count(top_signature, 5m) > 3
+              dedup: {key: [top_signature]}
+            """)
+        #expect(r.diagnostics.isEmpty, "\(r.diagnostics)")
+        #expect(r.fields.derived.map(\.field) == [.blocked, .injectionMatch, .dataLeakMatch, .topSignature])
+        #expect(r.fields.paths.contains("matches.signature_id") && r.fields.paths.contains("matches.score"))
+    }
+
+    @Test func aListAsAWindowOrDedupKeyIsWarnedAbout() {
+        let r = load("""
+            - name: lists
+              severity: low
+              condition: count(signature_ids, 5m) > 3 OR count_distinct(tool_name, user_id, 1h) > 2
+              dedup: {key: [matches.signature_id, top_signature]}
+            """)
+        #expect(r.ruleSet != nil, "warnings do not refuse the rule set")
+        #expect(r.diagnostics.map { "\($0.line):\($0.column) \($0.level.rawValue) \($0.code)" }
+                == ["4:17 warning list_key", "3:20 warning list_key", "3:61 warning list_key"], "\(r.diagnostics)")
+        #expect(r.diagnostics[1].message.contains("top_signature"), "the scalar to use instead: \(r.diagnostics[1].message)")
+        #expect(!r.diagnostics[2].message.contains("top_signature"), "tool calls have no top signature")
+    }
+
+    @Test func aDerivedFieldSetInATestEventIsAWarning() {
+        let r = load("""
+            - name: r
+              severity: low
+              condition: blocked == true
+              tests:
+                - name: t
+                  events: [{at: 0s, blocked: true}]
+                  expect: 1
+            """)
+        #expect(r.diagnostics.map { "\($0.line):\($0.column) \($0.code)" } == ["6:25 derived_field"], "\(r.diagnostics)")
+        #expect(r.diagnostics.first?.message.contains("decision and guardrail_action") == true)
     }
 }
