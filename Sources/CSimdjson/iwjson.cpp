@@ -276,4 +276,25 @@ const uint8_t *iwj_split_record(const iwj_splitter *s, size_t index, size_t *len
     return reinterpret_cast<const uint8_t *>(s->records.data()) + start;
 }
 
+int32_t iwj_split_validate(iwj_splitter *s, const uint8_t *buf, size_t len) {
+    try {
+        dom::element root;
+        auto error = s->parser.parse(buf, len).get(root);
+        if (error) {
+            s->last_error = error_message(error);
+            return error == UTF8_ERROR ? IWJ_ERR_UTF8 : (error == CAPACITY ? IWJ_ERR_TOO_LONG : IWJ_ERR_JSON);
+        }
+        if (!root.is_object()) {
+            s->last_error = "the line is JSON but not an object";
+            return IWJ_ERR_NOT_OBJECT;
+        }
+        return IWJ_OK;
+    } catch (...) {
+        s->last_error = "out of memory";
+        return IWJ_ERR_TOO_LONG;
+    }
+}
+
+size_t iwj_splitter_capacity(const iwj_splitter *s) { return s->parser.capacity(); }
+
 const char *iwj_split_error(const iwj_splitter *s) { return s->last_error; }

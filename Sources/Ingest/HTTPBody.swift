@@ -13,6 +13,11 @@ public struct HTTPBody: Sendable {
         public var bytes: [UInt8]
         /// Why the record is not an event, or nil for a JSON object.
         public var problem: (reason: RejectReason, detail: String)?
+
+        public init(bytes: [UInt8], problem: (reason: RejectReason, detail: String)?) {
+            self.bytes = bytes
+            self.problem = problem
+        }
     }
 
     public var records: [Record]
@@ -33,26 +38,24 @@ public struct HTTPBody: Sendable {
 /// at a time uses it (a pool hands it from one to the next, hence `@unchecked Sendable`).
 public final class HTTPBodySplitter: @unchecked Sendable {
     private let splitter: OpaquePointer
-    private let validator: OpaquePointer
     public let maxBodyBytes: Int
 
-    /// - Parameters:
-    ///   - maxBodyBytes: the largest (decompressed) body that is split (memory is taken as
-    ///     bodies need it).
-    ///   - maxRecordBytes: the longest NDJSON line that is validated.
-    public init(maxBodyBytes: Int, maxRecordBytes: Int) {
-        guard let s = iwj_splitter_new(maxBodyBytes), let v = iwj_parser_new(maxRecordBytes) else {
-            fatalError("cannot allocate the JSON parsers for \(maxBodyBytes)-byte bodies")
+    /// - Parameter maxBodyBytes: the largest (decompressed) body that is split. Memory is taken
+    ///   as bodies need it (about 14 bytes per byte of the largest body parsed), not up front.
+    public init(maxBodyBytes: Int) {
+        guard let s = iwj_splitter_new(maxBodyBytes) else {
+            fatalError("cannot allocate a JSON parser")
         }
         splitter = s
-        validator = v
         self.maxBodyBytes = maxBodyBytes
     }
 
     deinit {
         iwj_splitter_free(splitter)
-        iwj_parser_free(validator)
     }
+
+    /// The bytes its parser holds (what a pool weighs before keeping it).
+    public var capacity: Int { iwj_splitter_capacity(splitter) }
 
     func split(_ body: [UInt8], maxRecordBytes: Int) -> HTTPBody {
         var records: [HTTPBody.Record] = []
@@ -96,13 +99,13 @@ public final class HTTPBodySplitter: @unchecked Sendable {
                 records.append(tooLong(line))
                 continue
             }
-            let rc = Int(line.withUnsafeBufferPointer { iwj_parse(validator, $0.baseAddress, $0.count) })
+            let rc = Int(line.withUnsafeBufferPointer { iwj_split_validate(splitter, $0.baseAddress, $0.count) })
             let problem: (RejectReason, String)?
             switch rc {
             case IWJ_OK: problem = nil
-            case IWJ_ERR_UTF8: problem = (.invalidUTF8, String(cString: iwj_last_error(validator)))
+            case IWJ_ERR_UTF8: problem = (.invalidUTF8, String(cString: iwj_split_error(splitter)))
             case IWJ_ERR_NOT_OBJECT: problem = (.notAnObject, "the line is JSON but not an object")
-            default: problem = (.invalidJSON, String(cString: iwj_last_error(validator)))
+            default: problem = (.invalidJSON, String(cString: iwj_split_error(splitter)))
             }
             records.append(HTTPBody.Record(bytes: problem == nil ? Array(line) : Array(line.prefix(Reject.prefixBytes)), problem: problem))
         }

@@ -8,9 +8,10 @@ import IWDetectCore
 /// A request is acknowledged only once its transaction is committed: with `sync: normal` (WAL,
 /// the default) a commit survives the process being killed (kill -9, a crash), and with `full`
 /// it is also fsynced, so it survives an operating-system crash or power loss. Appends are group
-/// committed by one writer thread: requests that arrive while a commit is in flight share the
-/// next one. The journal is a separate file from the state database, so the HTTP input never
-/// waits for a batch commit of the pipeline.
+/// committed: the first request to find no commit in flight commits, on its own thread, every
+/// request queued by then, and again until none is left; requests that arrive meanwhile share
+/// that next commit. The journal is a separate file from the state database, so the HTTP input
+/// never waits for a batch commit of the pipeline.
 ///
 /// Consumed records are deleted by the writer once the pipeline has committed past them. The
 /// journal is bounded (``Options/maxRecords``): a request that would take it past its bound is
@@ -56,6 +57,9 @@ public final class InputJournal: @unchecked Sendable {
         }
     }
 
+    /// Hears the duration of each group commit and how many requests it took (for metrics);
+    /// called on the committing thread. Set before the first append.
+    nonisolated(unsafe) public var onCommit: ((Duration, Int) -> Void)?
     public let path: String
     /// The journal's identity, kept with the pipeline's checkpoint: a journal deleted and made
     /// anew (numbering from 1 again) is read from its start, not from the old position.
@@ -70,6 +74,8 @@ public final class InputJournal: @unchecked Sendable {
     var consumed: Int64 = 0
     var deletedThrough: Int64 = 0
     var closed = false
+    /// A thread is using the connection (committing requests, or deleting).
+    var committing = false
     var stopped = false
     var writerDone = false
     var writeFailures = 0
@@ -79,6 +85,9 @@ public final class InputJournal: @unchecked Sendable {
         maxRecords = options.maxRecords
         db = try Database(path: options.path)
         if options.sync == .full { try db.execute("PRAGMA synchronous=FULL") }
+        // No checkpoint inside an append's commit (it would put its fsyncs on the request path):
+        // the reader checkpoints as it consumes (``checkpoint(_:)``).
+        try db.execute("PRAGMA wal_autocheckpoint=0")
         try db.execute("""
             CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS journal_requests (
@@ -122,8 +131,57 @@ public final class InputJournal: @unchecked Sendable {
             }
             queue.append((request, continuation))
             queued += request.records.count
-            cond.broadcast()
+            // Group commit, led by the first request to find no commit in flight: it commits
+            // on its own thread whatever is queued (itself included), then whatever queued up
+            // meanwhile, and answers them all. No thread is woken on the request path.
+            guard !committing else { return }
+            committing = true
+            cond.unlock()
+            drainQueue()
+            cond.lock()
         }
+    }
+
+    /// Commits queued requests until none is left (the caller set `committing`).
+    func drainQueue() {
+        while true {
+            cond.lock()
+            if queue.isEmpty {
+                committing = false
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
+            let work = queue
+            queue.removeAll()
+            cond.unlock()
+            commit(work)
+        }
+    }
+
+    /// Where a reader that last committed `position` should resume, made consistent with the
+    /// journal: a position past the journal's last record (the journal was replaced by an older
+    /// copy) moves the numbering past it, so new records are never taken for read ones; a
+    /// position before the first record still kept (the state database was replaced) moves to
+    /// just before it. Call before the HTTP input starts.
+    public func reconcile(position: Int64) throws -> (position: Int64, note: String?) {
+        cond.lock()
+        defer { cond.unlock() }
+        if position > appended {
+            try db.run("INSERT OR REPLACE INTO sqlite_sequence(name, seq) VALUES ('journal_records', ?)", [.int(position)])
+            let note = "the input journal ends at record \(appended) but the state database has read up to \(position): numbering continues after \(position)"
+            appended = position
+            consumed = position
+            return (position, note)
+        }
+        let first = try db.query("SELECT min(seq) FROM journal_records", []) { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
+        let kept = first.map { $0 - 1 } ?? appended
+        if position < kept {
+            consumed = kept
+            return (kept, "the state database has read the input journal up to record \(position), but records up to \(kept) were deleted as processed: resuming after \(kept)")
+        }
+        consumed = position
+        return (position, nil)
     }
 
     /// Records appended (or queued) and not yet committed by the pipeline.
@@ -194,55 +252,78 @@ public final class InputJournal: @unchecked Sendable {
 
     // MARK: - The writer
 
+    /// The writer thread: deletes what the pipeline has committed past, in transactions of
+    /// their own, while no request is being committed.
     func writeLoop() {
+        var deleteFailures = 0
+        var retryDeleteAt = Date.distantPast
         while true {
             cond.lock()
-            while queue.isEmpty && !stopped && consumed - deletedThrough < 1024 { cond.wait() }
-            if queue.isEmpty && stopped {
+            while !stopped && (committing || consumed - deletedThrough < 1024 || Date() < retryDeleteAt) {
+                if !committing && consumed - deletedThrough >= 1024 { _ = cond.wait(until: retryDeleteAt) } else { cond.wait() }
+            }
+            if stopped {
+                while committing { cond.wait() }
                 writerDone = true
                 cond.broadcast()
                 cond.unlock()
                 return
             }
-            let work = queue
-            queue.removeAll()
+            committing = true
             let deleteThrough = consumed
             cond.unlock()
-
-            var lastSeqs: [Int64] = []
-            let now = Date().timeIntervalSince1970
-            let outcome: Result<Int64, any Error> = Result {
+            do {
                 try db.transaction {
-                    for (request, _) in work {
-                        let reqID = try insert(request, receivedAt: now)
-                        lastSeqs.append(reqID)
-                    }
-                    if deleteThrough > deletedThrough {
-                        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(deleteThrough)])
-                        try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(deleteThrough)])
-                    }
-                    return lastSeqs.last ?? appended
+                    try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(deleteThrough)])
+                    try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(deleteThrough)])
                 }
-            }
-            let records = work.reduce(0) { $0 + $1.0.records.count }
-            cond.lock()
-            queued -= records
-            switch outcome {
-            case .success(let last):
-                appended = max(appended, last)
+                deleteFailures = 0
+                cond.lock()
                 deletedThrough = max(deletedThrough, deleteThrough)
-            case .failure:
-                writeFailures += 1
+                cond.unlock()
+            } catch {
+                deleteFailures += 1
+                retryDeleteAt = Date(timeIntervalSinceNow: min(60, Double(deleteFailures)))
             }
-            cond.broadcast()
-            cond.unlock()
-            for (i, (_, continuation)) in work.enumerated() {
-                switch outcome {
-                case .success: continuation.resume(returning: lastSeqs[i])
-                case .failure(let error): continuation.resume(throwing: AppendError.failed("\(error)"))
-                }
+            // Requests that queued while the deletion ran are committed now.
+            drainQueue()
+        }
+    }
+
+    /// Commits one group of requests and answers them.
+    func commit(_ work: [(Request, CheckedContinuation<Int64, any Error>)]) {
+        var lastSeqs: [Int64] = []
+        let now = Date().timeIntervalSince1970
+        let began = ContinuousClock.now
+        let outcome: Result<Int64, any Error> = Result {
+            try db.transaction {
+                for (request, _) in work { lastSeqs.append(try insert(request, receivedAt: now)) }
+                return lastSeqs.last ?? appended
             }
         }
+        onCommit?(ContinuousClock.now - began, work.count)
+        let records = work.reduce(0) { $0 + $1.0.records.count }
+        cond.lock()
+        queued -= records
+        switch outcome {
+        case .success(let last): appended = max(appended, last)
+        case .failure: writeFailures += 1
+        }
+        cond.broadcast()
+        cond.unlock()
+        for (i, (_, continuation)) in work.enumerated() {
+            switch outcome {
+            case .success: continuation.resume(returning: lastSeqs[i])
+            case .failure(let error): continuation.resume(throwing: AppendError.failed("\(error)"))
+            }
+        }
+    }
+
+    /// Appends that failed (their requests were answered 500).
+    public var failedAppends: Int {
+        cond.lock()
+        defer { cond.unlock() }
+        return writeFailures
     }
 
     /// Inserts one request; returns the sequence number of its last record.

@@ -1,4 +1,5 @@
 import IWDetectCore
+import Synchronization
 
 /// The pipeline's side of the ``InputJournal``: its records in order, as line batches whose
 /// checkpoint is the sequence number of the last record handed out, committed with the state
@@ -19,7 +20,15 @@ public final class JournalSource: LineSource {
     /// The last record handed out.
     public private(set) var position: Int64
     /// Set by ``finish()``: end once the journal is closed and read to its end.
-    var finishing = false
+    let finishing = Atomic<Bool>(false)
+    /// The longest a record waits for more to share its batch (and its commit).
+    public var gatherTime = 0.02
+    /// What ``init(journal:db:maxLineBytes:batchRecords:)`` found when it reconciled the saved
+    /// position with the journal, for the log.
+    public private(set) var note: String?
+    var consumedSinceCheckpoint: Int64 = 0
+    /// Set on the pipeline's thread after commits; the reading thread checkpoints the WAL.
+    let checkpointDue = Atomic<Bool>(false)
 
     /// Opens a reader of `journal`, resuming after the position committed in `db`.
     public init(journal: InputJournal, db: Database, maxLineBytes: Int, batchRecords: Int = 1000) throws {
@@ -27,21 +36,30 @@ public final class JournalSource: LineSource {
         self.maxLineBytes = maxLineBytes
         self.batchRecords = batchRecords
         reader = try Database(path: journal.path)
-        if let saved = try IngestStore.checkpoint(db, source: JournalSource.checkpointKey), saved.fingerprint == journal.id {
-            position = saved.offset
-        } else {
-            position = 0
+        var saved: Int64 = 0
+        if let c = try IngestStore.checkpoint(db, source: JournalSource.checkpointKey) {
+            if c.fingerprint == journal.id { saved = c.offset } else {
+                note = "the input journal \(journal.path) is not the one the state database read before: reading it from its start"
+            }
         }
-        journal.consumed(through: position)
+        let reconciled = try journal.reconcile(position: saved)
+        position = reconciled.position
+        note = note ?? reconciled.note
     }
 
     public func next() throws -> (LineBatch, LineReader.Status) {
         while true {
+            if checkpointDue.exchange(false, ordering: .relaxed) { try? reader.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+            let finishing = self.finishing.load(ordering: .acquiring)
             if Interruption.signal != 0 && !finishing {
                 return (LineBatch(source: name, checkpoint: nil, caughtUp: true), .interrupted)
             }
             if journal.waitForRecords(after: position, timeout: 0.25) {
-                return (try read(), .data(caughtUp: journal.lastSequence == position))
+                // Let a few more arrive, so that a steady stream of small requests is committed
+                // in batches, not one commit per request.
+                if !finishing { _ = journal.waitForRecords(after: position + Int64(batchRecords) - 1, timeout: gatherTime) }
+                let batch = try read()
+                return (batch, .data(caughtUp: batch.caughtUp))
             }
             if journal.drained && journal.lastSequence == position {
                 return (LineBatch(source: name, checkpoint: checkpoint, caughtUp: true), .endOfInput)
@@ -54,7 +72,14 @@ public final class JournalSource: LineSource {
 
     /// The pipeline committed through the given checkpoint: the journal may drop those records.
     public func committed(_ checkpoint: SourceCheckpoint) {
-        if checkpoint.key == JournalSource.checkpointKey { journal.consumed(through: checkpoint.offset) }
+        guard checkpoint.key == JournalSource.checkpointKey else { return }
+        journal.consumed(through: checkpoint.offset)
+        // The journal's WAL is checkpointed here, off the request path (its writer does not).
+        consumedSinceCheckpoint += 1
+        if consumedSinceCheckpoint >= 20 {
+            consumedSinceCheckpoint = 0
+            checkpointDue.store(true, ordering: .relaxed)
+        }
     }
 
     var checkpoint: SourceCheckpoint {
@@ -70,6 +95,11 @@ public final class JournalSource: LineSource {
             """, [.int(position), .int(Int64(batchRecords))]) { s in
             (seq: s.int(0), position: s.int(1), body: s.blob(2), reason: s.optionalText(3), detail: s.optionalText(4),
              remote: s.text(5), requestID: s.optionalText(6))
+        }
+        if rows.isEmpty {
+            // Nothing past the position although the journal has records after it: they were
+            // deleted (see ``InputJournal/reconcile(position:)``); go on after them.
+            position = max(position, journal.lastSequence)
         }
         for row in rows {
             batch.origins[row.seq] = LineOrigin(remote: row.remote, requestID: row.requestID)
@@ -96,5 +126,5 @@ public final class JournalSource: LineSource {
 
     /// Ends with the journal: the next reads drain it, then report the end of input (for a
     /// graceful shutdown, after ``InputJournal/close()``).
-    public func finish() { finishing = true }
+    public func finish() { finishing.store(true, ordering: .releasing) }
 }

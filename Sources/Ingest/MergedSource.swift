@@ -46,6 +46,12 @@ public final class MergedSource: LineSource, @unchecked Sendable {
                 return
             case .success(let (batch, status)):
                 let worth = !batch.lines.isEmpty || !batch.rejects.isEmpty || batch.checkpoint != nil
+                if !worth && Interruption.reloadPending {
+                    // The source returns at once while a reload waits for the pipeline: do not spin.
+                    cond.unlock()
+                    usleep(10_000)
+                    continue
+                }
                 if worth {
                     if case .data(let caughtUp) = status { queue.append((batch, caughtUp)) } else { queue.append((batch, true)) }
                 }

@@ -36,6 +36,8 @@ public final class Daemon: @unchecked Sendable {
     /// Set once the pipeline has started reading (what `/readyz` waits for).
     let started = NSLock()
     var pipelineRunning = false
+    /// The rule count, as the pipeline's thread last saw it (a reload changes it there).
+    var ruleCount: Int
     public private(set) var summary = IngestSummary()
 
     /// - Parameters:
@@ -61,6 +63,11 @@ public final class Daemon: @unchecked Sendable {
             source = journalSource
         }
         metrics = ServeMetrics()
+        journal.onCommit = { [metrics] duration, requests in metrics.journalCommit(duration: duration, requests: requests) }
+        ruleCount = engine.ruleSet.rules.count
+        // With an fsynced journal the state database must be fsynced too: the journal deletes what
+        // the state database says it has processed.
+        if settings.journalSync == .full { try engine.useFullSync() }
         worker = engine.remoteSinks.isEmpty ? nil : DeliveryService(databasePath: config.databasePath, sinks: engine.remoteSinks, policy: config.delivery)
     }
 
@@ -81,6 +88,8 @@ public final class Daemon: @unchecked Sendable {
         let listen = settings.listen
         let app = Application(
             router: input.router(),
+            // A client that sends nothing for a minute is let go (it would hold a shutdown).
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
             configuration: .init(address: .hostname(host, port: port), serverName: "iw-detect/\(IWDetectVersion.current)"),
             onServerRunning: { channel in
                 let address = channel.localAddress.map { "\($0.ipAddress ?? host):\($0.port ?? port)" } ?? listen
@@ -90,7 +99,10 @@ public final class Daemon: @unchecked Sendable {
         engine.afterCommit = { [unowned self] summary, duration in
             self.metrics.committed(summary, duration: duration, streamClock: self.engine.streamClock,
                                    baseline: self.engine.baselineReadiness)
+            let rules = self.engine.ruleSet.rules.count
+            self.started.withLock { self.ruleCount = rules }
         }
+        if let note = journalSource.note { logger.warning("\(note)") }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let worker { services.append(.init(service: DeliveryWorkerService(worker: worker, timeout: settings.shutdownTimeout, logger: logger))) }
         services.append(.init(service: PipelineService(daemon: self)))
@@ -121,11 +133,11 @@ public final class Daemon: @unchecked Sendable {
     }
 
     func readiness() -> HTTPInput.Readiness {
-        let running = started.withLock { pipelineRunning }
+        let (running, rules) = started.withLock { (pipelineRunning, ruleCount) }
         let depth = journal.depth
         return HTTPInput.Readiness(checks: [
             ("database", running, running ? engine.config.databasePath : "the pipeline is not running"),
-            ("rules", !engine.ruleSet.rules.isEmpty, "\(engine.ruleSet.rules.count) rule(s) loaded"),
+            ("rules", rules > 0, "\(rules) rule(s) loaded"),
             ("journal", depth < journal.maxRecords, "\(depth) of \(journal.maxRecords) records waiting"),
         ])
     }
@@ -152,9 +164,15 @@ struct PipelineService: Service {
     let daemon: Daemon
 
     func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await daemon.runPipeline()
-        } onGracefulShutdown: {
+        // Cancelled (another service failed, or the shutdown took too long): stop the same way,
+        // so the group can end.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await daemon.runPipeline()
+            } onGracefulShutdown: {
+                daemon.beginDrain()
+            }
+        } onCancel: {
             daemon.beginDrain()
         }
     }

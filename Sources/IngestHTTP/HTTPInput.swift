@@ -116,8 +116,10 @@ public struct HTTPInput: Sendable {
         let requestID = request.headers[.init("X-Request-Id")!].map { String($0.prefix(128)) }
             ?? "iwd-\(startedAt)-\(requestCounter.next())"
         if let token = settings.token {
-            let given = request.headers[.authorization] ?? ""
-            guard HTTPInput.constantTimeEqual(Array(given.utf8), Array(("Bearer " + token).utf8)) else {
+            // The scheme is case-insensitive (RFC 6750); the token is compared in constant time.
+            let given = Array((request.headers[.authorization] ?? "").utf8)
+            let scheme = given.prefix(7).map { $0 | 0x20 } == Array("bearer ".utf8)
+            guard scheme, HTTPInput.constantTimeEqual(Array(given.dropFirst(7)), Array(token.utf8)) else {
                 return error(.unauthorized, "a bearer token is required (Authorization: Bearer …)", requestID: requestID,
                              headers: [.wwwAuthenticate: "Bearer realm=\"iw-detect\""])
             }
@@ -125,8 +127,10 @@ public struct HTTPInput: Sendable {
         var body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: settings.maxBodyBytes)
-        } catch {
+        } catch is NIOTooManyBytesError {
             return self.error(.contentTooLarge, "the body is larger than \(settings.maxBodyBytes) bytes (serve.max_body_bytes)", requestID: requestID)
+        } catch {
+            return self.error(.badRequest, "the body could not be read: \(error)", requestID: requestID)
         }
         if let encoding = request.headers[.contentEncoding]?.lowercased(), encoding != "identity" {
             guard encoding == "gzip" || encoding == "x-gzip" else {
@@ -143,6 +147,9 @@ public struct HTTPInput: Sendable {
         let bytes = body.readBytes(length: body.readableBytes) ?? []
         let split = splitters.split(bytes)
         if split.records.isEmpty {
+            if !split.isNDJSON {  // `[]`: nothing to take, nothing wrong
+                return HTTPInput.json(.ok, .object([("accepted", .number(0)), ("request_id", .string(requestID))]))
+            }
             return self.error(.badRequest, "the body holds no JSON record (send an object, an array of objects, or NDJSON)", requestID: requestID)
         }
         let problems = split.problems
@@ -158,8 +165,8 @@ public struct HTTPInput: Sendable {
             return self.error(.serviceUnavailable, InputJournal.AppendError.closed.description, requestID: requestID,
                               headers: [.retryAfter: String(settings.retryAfter), .connection: "close"])
         } catch {
-            context.logger.error("input journal: \(error)")
-            return self.error(.internalServerError, "\(error)", requestID: requestID)
+            context.logger.error("input journal \(journal.path): \(error)")
+            return self.error(.internalServerError, "the input journal could not be written (see iw-detect's log); retry later", requestID: requestID)
         }
         let accepted = split.records.count - problems.count
         var headers: HTTPFields = [:]
@@ -199,10 +206,15 @@ final class SplitterPool: Sendable {
         self.maxRecordBytes = maxRecordBytes
     }
 
+    /// Splitters whose parser grew past this (a large body) are not kept.
+    static let keptCapacity = 1 << 20
+
     func split(_ body: [UInt8]) -> HTTPBody {
-        let splitter = free.withLock { $0.popLast() } ?? HTTPBodySplitter(maxBodyBytes: maxBodyBytes, maxRecordBytes: maxRecordBytes)
+        let splitter = free.withLock { $0.popLast() } ?? HTTPBodySplitter(maxBodyBytes: maxBodyBytes)
         let result = HTTPBody.split(body, maxRecordBytes: maxRecordBytes, using: splitter)
-        free.withLock { pool in if pool.count < 8 { pool.append(splitter) } }
+        if splitter.capacity <= SplitterPool.keptCapacity {
+            free.withLock { pool in if pool.count < 64 { pool.append(splitter) } }
+        }
         return result
     }
 }

@@ -31,7 +31,8 @@ public final class ServeMetrics: Sendable {
         "iw_detect_rule_reloads_total": "Rule-set reloads, by outcome (ok, refused).",
         "iw_detect_http_requests_total": "Requests to the HTTP input, by status code.",
         "iw_detect_http_request_duration_seconds": "Time from a request's arrival to its answer, at the HTTP input.",
-        "iw_detect_events_total": "Events processed since the process started.",
+        "iw_detect_journal_commit_duration_seconds": "Time of one group commit of the input journal (the requests that share it are answered after it).",
+        "iw_detect_journal_commit_requests": "Requests per group commit of the input journal.",
     ]
 
     /// What was last reported to the counters (the summary is cumulative).
@@ -55,9 +56,12 @@ public final class ServeMetrics: Sendable {
         factory.durationHistogramBuckets = [
             "iw_detect_batch_commit_duration_seconds": [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                                                         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5)],
+            "iw_detect_journal_commit_duration_seconds": [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+                                                          .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(250)],
             "iw_detect_http_request_duration_seconds": [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
                                                         .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1)],
         ]
+        factory.valueHistogramBuckets = ["iw_detect_journal_commit_requests": [1, 2, 4, 8, 16, 32, 64, 128]]
         MetricsSystem.bootstrap(factory)
     }
 
@@ -116,6 +120,13 @@ public final class ServeMetrics: Sendable {
             Gauge(label: "iw_detect_journal_depth").record(Double(journal.depth))
             Gauge(label: "iw_detect_journal_bound").record(Double(journal.maxRecords))
         }
+    }
+
+    /// A group commit of the input journal.
+    func journalCommit(duration: Duration, requests: Int) {
+        Metrics.Timer(label: "iw_detect_journal_commit_duration_seconds").recordNanoseconds(
+            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        Recorder(label: "iw_detect_journal_commit_requests", aggregate: true).record(requests)
     }
 
     /// A request answered by the HTTP input.

@@ -303,12 +303,6 @@ public final class Engine {
     /// the local sinks.
     func commit(rejects: [Reject], checkpoints: some Sequence<SourceCheckpoint>) async throws {
         let began = ContinuousClock.now
-        defer {
-            if let afterCommit {
-                takeCounts()
-                afterCommit(summary, ContinuousClock.now - began)
-            }
-        }
         let alerts = processor.takeAlerts()
         summary.duplicateAlerts += Int64(try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints))
         if !alerts.isEmpty || summary.commits == 0 {
@@ -317,7 +311,14 @@ public final class Engine {
             summary.localDeliveryErrors += pass.failed + pass.dead
         }
         summary.commits += 1
+        if let afterCommit {
+            takeCounts()
+            afterCommit(summary, ContinuousClock.now - began)
+        }
     }
+
+    /// Makes every commit of the state database fsync (`serve` with `journal_sync: full`).
+    public func useFullSync() throws { try db.execute("PRAGMA synchronous=FULL") }
 }
 
 /// A follower that reports its notices after each read.

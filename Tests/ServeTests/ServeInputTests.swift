@@ -41,6 +41,9 @@ import Testing
         // A pretty-printed object spans lines: one record, not three bad lines.
         a = http("POST", serve.url, text: "{\n  \"log_id\": \"pretty-1\",\n  \"timestamp\": \"\(at(6))\",\n  \"input_tokens\": 5\n}\n")
         #expect(a.status == 200, "\(a.body)")
+        // An empty array is nothing to take and nothing wrong.
+        a = http("POST", serve.url, text: "[]")
+        #expect(a.status == 200 && a.json?["accepted"] as? Int == 0, "\(a.body)")
         let gz = try gzipped(Array((event("gz-1", seconds: 7) + "\n" + event("gz-2", seconds: 8)).utf8), dir)
         a = http("POST", serve.url, body: gz, headers: ["Content-Encoding": "gzip"])
         #expect(a.status == 200, "\(a.body)")
@@ -115,9 +118,11 @@ import Testing
         #expect(a.status == 401)
         a = http("POST", serve.url, text: event("right", seconds: 2), headers: ["Authorization": "Bearer " + token])
         #expect(a.status == 200)
+        a = http("POST", serve.url, text: event("scheme", seconds: 3), headers: ["Authorization": "bearer " + token])
+        #expect(a.status == 200, "the scheme is case-insensitive")
         #expect(http("GET", serve.url + "/healthz").status == 200)
         #expect(serve.terminate() == 0)
-        #expect(try alertEventIDs(db) == ["right"])
+        #expect(try alertEventIDs(db) == ["right", "scheme"])
         #expect(!serve.stderr.contains(token))
         let dump = try run("/usr/bin/env", ["python3", "-c", "import sys; print(open(sys.argv[1],'rb').read().count(sys.argv[2].encode()))", db, token])
         #expect(dump.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0")

@@ -85,6 +85,13 @@ int32_t iwj_split(iwj_splitter *s, const uint8_t *buf, size_t len, size_t *count
 /// After a successful iwj_split: record `index` (valid until the next call), and whether it is an object.
 const uint8_t *iwj_split_record(const iwj_splitter *s, size_t index, size_t *len, int32_t *is_object);
 
+/// Validates `len` bytes as one JSON document whose root is an object (an NDJSON line); returns
+/// IWJ_OK or an IWJ_ERR_* code.
+int32_t iwj_split_validate(iwj_splitter *s, const uint8_t *buf, size_t len);
+
+/// The bytes the splitter's parser holds now (it grows with the largest body it has parsed).
+size_t iwj_splitter_capacity(const iwj_splitter *s);
+
 /// The detail of the last failed split.
 const char *iwj_split_error(const iwj_splitter *s);
 
