@@ -219,6 +219,14 @@ const iwj_value *iwj_results(const iwj_parser *p, int32_t index, int32_t *count,
 
 }
 
+namespace {
+// simdjson's error as an IWJ_ERR_* code, its text kept as the detail.
+int32_t split_error(const char *&last_error, error_code error) {
+    last_error = error_message(error);
+    return error == UTF8_ERROR ? IWJ_ERR_UTF8 : (error == CAPACITY ? IWJ_ERR_TOO_LONG : IWJ_ERR_JSON);
+}
+}  // namespace
+
 struct iwj_splitter {
     // Allocates on first use, as large as the largest body seen (up to max_len).
     dom::parser parser;
@@ -245,10 +253,7 @@ int32_t iwj_split(iwj_splitter *s, const uint8_t *buf, size_t len, size_t *count
     try {
         dom::element root;
         auto error = s->parser.parse(buf, len).get(root);
-        if (error) {
-            s->last_error = error_message(error);
-            return error == UTF8_ERROR ? IWJ_ERR_UTF8 : (error == CAPACITY ? IWJ_ERR_TOO_LONG : IWJ_ERR_JSON);
-        }
+        if (error) return split_error(s->last_error, error);
         auto add = [s](dom::element e) {
             s->records += minify(e);
             s->ends.emplace_back(s->records.size(), e.is_object());
@@ -280,10 +285,7 @@ int32_t iwj_split_validate(iwj_splitter *s, const uint8_t *buf, size_t len) {
     try {
         dom::element root;
         auto error = s->parser.parse(buf, len).get(root);
-        if (error) {
-            s->last_error = error_message(error);
-            return error == UTF8_ERROR ? IWJ_ERR_UTF8 : (error == CAPACITY ? IWJ_ERR_TOO_LONG : IWJ_ERR_JSON);
-        }
+        if (error) return split_error(s->last_error, error);
         if (!root.is_object()) {
             s->last_error = "the line is JSON but not an object";
             return IWJ_ERR_NOT_OBJECT;

@@ -137,7 +137,15 @@ public struct HTTPInput: Sendable {
                 return self.error(.unsupportedMediaType, "Content-Encoding '\(encoding)' is not supported (gzip is)", requestID: requestID)
             }
             do {
+                let compressed = body
                 body = try body.decompress(with: .gzip, maxSize: settings.maxBodyBytes)
+                // The trailer's ISIZE (the length mod 2^32) catches a stream cut short, which
+                // the decompressor itself lets through.
+                guard compressed.readableBytes >= 18,
+                      let size = compressed.getInteger(at: compressed.writerIndex - 4, endianness: .little, as: UInt32.self),
+                      size == UInt32(truncatingIfNeeded: body.readableBytes) else {
+                    return self.error(.badRequest, "the body is not valid gzip: the stream is truncated", requestID: requestID)
+                }
             } catch let e as CompressNIOError where e == .bufferOverflow {
                 return self.error(.contentTooLarge, "the body is larger than \(settings.maxBodyBytes) bytes (serve.max_body_bytes) once decompressed", requestID: requestID)
             } catch {

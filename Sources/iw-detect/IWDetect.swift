@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IWDetectCore
 import Ingest
+import Logging
 import Pipeline
 import Rules
 
@@ -105,6 +106,26 @@ struct CommonOptions: ParsableArguments {
         }
         return c
     }
+}
+
+/// The engine of a command that runs the pipeline: rule-set errors are printed and exit 2; the
+/// rule set's warnings go to `warn`. With a logger (the long-running commands), the engine logs
+/// through it, reloads the rules on SIGHUP and, with `watchRules`, when a rule file changes.
+func makeEngine(_ config: EngineConfig, logger: Logger? = nil, watchRules: Bool = false, warn: (String) -> Void) throws -> Engine {
+    let engine: Engine
+    do {
+        engine = try Engine(config: config)
+    } catch let e as RuleLoadError {
+        printErr(e.description)
+        throw ExitCode(2)
+    }
+    for w in engine.warnings { warn(w.description) }
+    if let logger {
+        engine.logger = logger
+        engine.reloadOnSignal = true
+        if watchRules { engine.watchRules() }
+    }
+    return engine
 }
 
 /// An error the CLI prints as `iw-detect: message` and exits 1 for.

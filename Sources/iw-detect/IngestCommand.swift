@@ -55,14 +55,7 @@ struct IngestCommand: AsyncParsableCommand {
         let lock = try common.lockDatabase(waiting: wait, command: "ingest \(input)")
         defer { lock.release() }
         Interruption.install()
-        let engine: Engine
-        do {
-            engine = try Engine(config: config)
-        } catch let e as RuleLoadError {
-            printErr(e.description)
-            throw ExitCode(2)
-        }
-        for w in engine.warnings { printErr(w.description) }
+        let engine = try makeEngine(config) { printErr($0) }
         let line = ProgressLine(enabled: !quiet && (progress || (isTerminal(STDERR_FILENO) && input != "-")))
         if line.enabled {
             engine.progress = { line.show($0) }

@@ -100,17 +100,7 @@ struct ServeCommand: AsyncParsableCommand {
         let lock = try common.lockDatabase(waiting: wait, command: "serve")
         defer { lock.release() }
         Interruption.install(reload: true, stop: false)
-        let engine: Engine
-        do {
-            engine = try Engine(config: config)
-        } catch let e as RuleLoadError {
-            printErr(e.description)
-            throw ExitCode(2)
-        }
-        for w in engine.warnings { logger.warning("\(w.description)") }
-        engine.logger = logger
-        engine.reloadOnSignal = true
-        if watchRules { engine.watchRules() }
+        let engine = try makeEngine(config, logger: logger, watchRules: watchRules) { logger.warning("\($0)") }
         var follow: FollowSource.Options?
         if !tailPatterns.isEmpty {
             var options = FollowSource.Options(patterns: tailPatterns)

@@ -70,17 +70,7 @@ struct TailCommand: AsyncParsableCommand {
         let lock = try common.lockDatabase(waiting: wait, command: "tail \(patterns.joined(separator: " "))")
         defer { lock.release() }
         Interruption.install(reload: true)
-        let engine: Engine
-        do {
-            engine = try Engine(config: config)
-        } catch let e as RuleLoadError {
-            printErr(e.description)
-            throw ExitCode(2)
-        }
-        for w in engine.warnings { logger.warning("\(w.description)") }
-        engine.logger = logger
-        engine.reloadOnSignal = true
-        if watchRules { engine.watchRules() }
+        let engine = try makeEngine(config, logger: logger, watchRules: watchRules) { logger.warning("\($0)") }
         var options = FollowSource.Options(patterns: patterns)
         options.fromBeginning = from == "beginning"
         options.rotateWait = rotateWait
