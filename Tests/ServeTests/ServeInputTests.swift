@@ -176,6 +176,31 @@ import Testing
         #expect(try alertEventIDs(db) == (acked + ["bp-after"]).sorted())
     }
 
+    @Test func followedFilesAndTheHTTPInputMeetInOnePipeline() throws {
+        let dir = TempDir()
+        let (db, args) = setUp(dir)
+        let log = dir.write("app.jsonl", event("file-1", seconds: 0) + "\n")
+        let serve = try ServeProcess(dir, db: db, arguments: args + ["--tail", log])
+        #expect(http("POST", serve.url, text: event("http-1", seconds: 1)).status == 200)
+        let handle = FileHandle(forWritingAtPath: log)!
+        handle.seekToEndOfFile()
+        handle.write(Data((event("file-2", seconds: 2) + "\n").utf8))
+        try handle.close()
+        #expect(http("POST", serve.url, text: event("http-2", seconds: 3)).status == 200)
+        // Both inputs are committed as they come, each with its own checkpoint.
+        let deadline = Date().addingTimeInterval(20)
+        while (try? alertEventIDs(db).count) ?? 0 < 4 && Date() < deadline { usleep(50_000) }
+        #expect(serve.terminate() == 0)
+        #expect(try alertEventIDs(db) == ["file-1", "file-2", "http-1", "http-2"])
+        let sources = try rows(db, "SELECT source FROM checkpoints ORDER BY source").map { $0[0] }
+        #expect(sources.contains("http-journal"))
+        #expect(sources.contains { $0.hasPrefix("first-line:") }, "\(sources)")
+        // A restart reads neither input again.
+        let again = try ServeProcess(dir, db: db, arguments: args + ["--tail", log])
+        #expect(again.terminate() == 0)
+        #expect(again.stderr.contains("serve: 0 lines read"), "\(again.stderr)")
+    }
+
     @Test func sigtermDrainsTheJournalAndExitsZero() throws {
         let dir = TempDir()
         let (db, args) = setUp(dir)
