@@ -2,6 +2,7 @@ import Alerts
 import Foundation
 import IWDetectCore
 import Ingest
+import CoreMetrics
 import Metrics
 import Pipeline
 import Prometheus
@@ -129,11 +130,18 @@ public final class ServeMetrics: Sendable {
         Recorder(label: "iw_detect_journal_commit_requests", aggregate: true).record(requests)
     }
 
+    /// The request path's handles, made once (after ``bootstrap()``) rather than looked up per request.
+    private let requestHandles = Mutex<(timer: Metrics.Timer?, counters: [Int: CoreMetrics.Counter])>((nil, [:]))
+
     /// A request answered by the HTTP input.
     func request(status: Int, duration: Duration) {
-        Counter(label: "iw_detect_http_requests_total", dimensions: [("code", String(status))]).increment()
-        Metrics.Timer(label: "iw_detect_http_request_duration_seconds").recordNanoseconds(
-            duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        let (timer, counter) = requestHandles.withLock { h -> (Metrics.Timer, CoreMetrics.Counter) in
+            if h.timer == nil { h.timer = Metrics.Timer(label: "iw_detect_http_request_duration_seconds") }
+            if h.counters[status] == nil { h.counters[status] = Counter(label: "iw_detect_http_requests_total", dimensions: [("code", String(status))]) }
+            return (h.timer!, h.counters[status]!)
+        }
+        counter.increment()
+        timer.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
     /// Counters are created at zero (so a series exists before its first event) and only grow.
