@@ -14,7 +14,7 @@ import IWDetectCore
 /// never waits for a batch commit of the pipeline.
 ///
 /// Consumed records are deleted by the writer once the pipeline has committed past them. The
-/// journal is bounded (``Options/maxRecords``): a request that would take it past its bound is
+/// journal is bounded (``Options/maxRecords``, ``Options/maxBytes``): a request that would take it past its bound is
 /// refused (``AppendError/full(depth:bound:)``, HTTP 503), never dropped.
 public final class InputJournal: @unchecked Sendable {
     public enum Sync: String, Sendable, CaseIterable {
@@ -25,6 +25,9 @@ public final class InputJournal: @unchecked Sendable {
         public var path: String
         /// Records appended and not yet committed by the pipeline, at most.
         public var maxRecords = 100_000
+        /// Bytes of those records, at most (the journal's disk use, give or take SQLite's pages).
+        /// Counted per group commit: a group's bytes come back once all of it is consumed.
+        public var maxBytes = 1 << 30
         public var sync = Sync.normal
         public init(path: String) { self.path = path }
     }
@@ -34,6 +37,7 @@ public final class InputJournal: @unchecked Sendable {
         public var remote: String
         public var requestID: String?
         public var records: [HTTPBody.Record]
+        var bytes: Int { records.reduce(0) { $0 + $1.bytes.count } }
         public init(remote: String, requestID: String?, records: [HTTPBody.Record]) {
             self.remote = remote
             self.requestID = requestID
@@ -44,6 +48,8 @@ public final class InputJournal: @unchecked Sendable {
     public enum AppendError: Error, CustomStringConvertible {
         /// Taking the request would put more than `bound` records in the journal.
         case full(depth: Int, bound: Int)
+        /// Taking the request would put more than `bound` bytes of records in the journal.
+        case fullBytes(bytes: Int, bound: Int)
         /// The journal stopped taking requests (shutting down).
         case closed
         case failed(String)
@@ -51,6 +57,7 @@ public final class InputJournal: @unchecked Sendable {
         public var description: String {
             switch self {
             case .full(let depth, let bound): return "the input journal holds \(depth) unprocessed records (bound \(bound)); retry later"
+            case .fullBytes(let bytes, let bound): return "the input journal holds \(bytes) bytes of unprocessed records (bound \(bound)); retry later"
             case .closed: return "iw-detect is shutting down; retry later"
             case .failed(let message): return "the input journal could not be written: \(message)"
             }
@@ -65,6 +72,11 @@ public final class InputJournal: @unchecked Sendable {
     /// anew (numbering from 1 again) is read from its start, not from the old position.
     public let id: String
     public let maxRecords: Int
+    public let maxBytes: Int
+    /// Bytes of records appended or queued and not yet consumed; and per committed group, its
+    /// last sequence number and bytes, so that consuming gives them back.
+    var pendingBytes = 0
+    var groups: [(lastSeq: Int64, bytes: Int)] = []
     let db: Database
     let cond = NSCondition()
     // Guarded by `cond`.
@@ -83,6 +95,7 @@ public final class InputJournal: @unchecked Sendable {
     public init(options: Options) throws {
         path = options.path
         maxRecords = options.maxRecords
+        maxBytes = options.maxBytes
         db = try Database(path: options.path)
         if options.sync == .full { try db.execute("PRAGMA synchronous=FULL") }
         // No checkpoint inside an append's commit (it would put its fsyncs on the request path):
@@ -129,8 +142,14 @@ public final class InputJournal: @unchecked Sendable {
                 continuation.resume(throwing: AppendError.full(depth: depth, bound: maxRecords))
                 return
             }
+            let bytes = request.bytes
+            if pendingBytes + bytes > maxBytes {
+                continuation.resume(throwing: AppendError.fullBytes(bytes: pendingBytes, bound: maxBytes))
+                return
+            }
             queue.append((request, continuation))
             queued += request.records.count
+            pendingBytes += bytes
             // Group commit, led by the first request to find no commit in flight: it commits
             // on its own thread whatever is queued (itself included), then whatever queued up
             // meanwhile, and answers them all. No thread is woken on the request path.
@@ -178,10 +197,19 @@ public final class InputJournal: @unchecked Sendable {
         let kept = first.map { $0 - 1 } ?? appended
         if position < kept {
             consumed = kept
+            try countPending(after: kept)
             return (kept, "the state database has read the input journal up to record \(position), but records up to \(kept) were deleted as processed: resuming after \(kept)")
         }
         consumed = position
+        try countPending(after: position)
         return (position, nil)
+    }
+
+    /// The bytes of the records kept after `position`, as one group (at start).
+    func countPending(after position: Int64) throws {
+        let bytes = try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records WHERE seq > ?", [.int(position)]) { Int($0.int(0)) }.first ?? 0
+        groups = bytes > 0 ? [(appended, bytes)] : []
+        pendingBytes = bytes
     }
 
     /// Records appended (or queued) and not yet committed by the pipeline.
@@ -216,6 +244,12 @@ public final class InputJournal: @unchecked Sendable {
     public func consumed(through seq: Int64) {
         cond.lock()
         if seq > consumed { consumed = seq }
+        var done = 0
+        while done < groups.count && groups[done].lastSeq <= seq {
+            pendingBytes -= groups[done].bytes
+            done += 1
+        }
+        if done > 0 { groups.removeFirst(done) }
         cond.broadcast()
         cond.unlock()
     }
@@ -303,11 +337,16 @@ public final class InputJournal: @unchecked Sendable {
         }
         onCommit?(ContinuousClock.now - began, work.count)
         let records = work.reduce(0) { $0 + $1.0.records.count }
+        let bytes = work.reduce(0) { $0 + $1.0.bytes }
         cond.lock()
         queued -= records
         switch outcome {
-        case .success(let last): appended = max(appended, last)
-        case .failure: writeFailures += 1
+        case .success(let last):
+            appended = max(appended, last)
+            if last > consumed { groups.append((last, bytes)) } else { pendingBytes -= bytes }
+        case .failure:
+            writeFailures += 1
+            pendingBytes -= bytes
         }
         cond.broadcast()
         cond.unlock()

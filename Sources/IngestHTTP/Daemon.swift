@@ -51,6 +51,7 @@ public final class Daemon: @unchecked Sendable {
         let config = engine.config
         var options = InputJournal.Options(path: settings.journalPath(forDatabase: config.databasePath))
         options.maxRecords = settings.maxJournalRecords
+        options.maxBytes = settings.maxJournalBytes
         options.sync = settings.journalSync
         journal = try InputJournal(options: options)
         statusDB = try Database(path: config.databasePath)

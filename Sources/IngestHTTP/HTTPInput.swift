@@ -169,6 +169,12 @@ public struct HTTPInput: Sendable {
             }
             return self.error(.serviceUnavailable, InputJournal.AppendError.full(depth: depth, bound: bound).description, requestID: requestID,
                               headers: [.retryAfter: String(settings.retryAfter)])
+        } catch InputJournal.AppendError.fullBytes(let bytes, let bound) {
+            if split.records.reduce(0, { $0 + $1.bytes.count }) > bound {
+                return self.error(.contentTooLarge, "the body is larger than the journal's bound (\(bound) bytes)", requestID: requestID)
+            }
+            return self.error(.serviceUnavailable, InputJournal.AppendError.fullBytes(bytes: bytes, bound: bound).description, requestID: requestID,
+                              headers: [.retryAfter: String(settings.retryAfter)])
         } catch InputJournal.AppendError.closed {
             return self.error(.serviceUnavailable, InputJournal.AppendError.closed.description, requestID: requestID,
                               headers: [.retryAfter: String(settings.retryAfter), .connection: "close"])

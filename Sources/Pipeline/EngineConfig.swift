@@ -57,7 +57,7 @@ extension EngineConfig {
     /// The config file's keys, by section (`""` is the top level).
     static let keys: [String: [String]] = [
         "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve"],
-        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "token", "token_env", "token_file",
+        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
         "metrics": ["name", "field", "kind"],
@@ -131,6 +131,7 @@ extension EngineConfig {
                 }
             }
             if let v = r.int(m, "max_journal_records", "serve.max_journal_records", in: 1...100_000_000) { serve.maxJournalRecords = Int(v) }
+            if let v = r.int(m, "max_journal_bytes", "serve.max_journal_bytes", in: 1024...(1 << 40)) { serve.maxJournalBytes = Int(v) }
             if let v = r.double(m, "shutdown_timeout", "serve.shutdown_timeout", in: 0...3600) { serve.shutdownTimeout = v }
             if let v = r.int(m, "retry_after", "serve.retry_after", in: 1...3600) { serve.retryAfter = Int(v) }
             serve.token = SecretReference.read(m, "token", "serve", item: node, required: false, reader: &r)

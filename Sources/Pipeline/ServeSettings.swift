@@ -12,6 +12,8 @@ public struct ServeSettings: Sendable {
     public var journalPath: String?
     /// Records received and not yet processed, at most (503 with Retry-After above).
     public var maxJournalRecords = 100_000
+    /// Bytes of those records at most (503 with Retry-After above).
+    public var maxJournalBytes = 1 << 30
     public var journalSync = InputJournal.Sync.normal
     /// The bearer token requests must carry, when set.
     public var token: SecretReference?

@@ -25,7 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
             SIGTERM or SIGINT: stop accepting, process the journal, commit, deliver pending
             alerts for up to serve.shutdown_timeout seconds, exit 0. SIGHUP reloads the rules.
             Environment: IW_DETECT_LISTEN, IW_DETECT_HTTP_TOKEN, IW_DETECT_JOURNAL,
-            IW_DETECT_JOURNAL_SYNC, IW_DETECT_MAX_JOURNAL_RECORDS, IW_DETECT_MAX_BODY_BYTES
+            IW_DETECT_JOURNAL_SYNC, IW_DETECT_MAX_JOURNAL_RECORDS, IW_DETECT_MAX_JOURNAL_BYTES,
+            IW_DETECT_MAX_BODY_BYTES
             override the config's serve section; options override both.
             """
     )
@@ -74,6 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
             s.journalSync = sync
         }
         if let n = try number("IW_DETECT_MAX_JOURNAL_RECORDS", 1...100_000_000) { s.maxJournalRecords = n }
+        if let n = try number("IW_DETECT_MAX_JOURNAL_BYTES", 1024...(1 << 40)) { s.maxJournalBytes = n }
         if let n = try number("IW_DETECT_MAX_BODY_BYTES", 1024...(1 << 30)) { s.maxBodyBytes = n }
         if environment["IW_DETECT_HTTP_TOKEN"] != nil { s.token = .environment("IW_DETECT_HTTP_TOKEN") }
         if let listen { s.listen = listen }

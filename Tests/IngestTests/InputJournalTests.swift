@@ -63,6 +63,38 @@ import Testing
         #expect(!journal.hasRoom)
     }
 
+    @Test func theByteBoundCountsWhatIsNotConsumedAcrossARestart() async throws {
+        let dir = TempDir()
+        var options = InputJournal.Options(path: dir.file("in.db"))
+        options.maxBytes = 100
+        let record = "{\"x\":\"" + String(repeating: "a", count: 32) + "\"}"  // 40 bytes
+        do {
+            let journal = try InputJournal(options: options)
+            _ = try await journal.append(request([record, record]))
+            await #expect(throws: InputJournal.AppendError.self) { try await journal.append(request([record])) }
+            // Bytes come back a commit group at a time: both records of that request.
+            journal.consumed(through: 1)
+            await #expect(throws: InputJournal.AppendError.self) { try await journal.append(request([record])) }
+            journal.consumed(through: 2)
+            _ = try await journal.append(request([record]))
+            journal.stop()
+        }
+        // After a restart at position 1, records 2 and 3 (80 bytes) still count.
+        let journal = try InputJournal(options: options)
+        defer { journal.stop() }
+        let db = try stateDB(dir)
+        try IngestStore.save(SourceCheckpoint(key: JournalSource.checkpointKey, offset: 1, line: 2, fingerprint: journal.id), into: db)
+        _ = try JournalSource(journal: journal, db: db, maxLineBytes: 1 << 20)
+        do {
+            _ = try await journal.append(request([record]))
+            Issue.record("past the byte bound")
+        } catch InputJournal.AppendError.fullBytes(let bytes, let bound) {
+            #expect(bytes == 80 && bound == 100)
+        }
+        journal.consumed(through: 3)
+        #expect(try await journal.append(request([record, record])) == 5)
+    }
+
     @Test func aPositionPastTheJournalMovesTheNumberingOnAndOneBeforeItsRecordsSkipsToThem() async throws {
         let dir = TempDir()
         let db = try stateDB(dir)
