@@ -80,7 +80,7 @@ public final class InputJournal: @unchecked Sendable {
     let db: Database
     let cond = NSCondition()
     // Guarded by `cond`.
-    var queue: [(Request, CheckedContinuation<Int64, any Error>)] = []
+    var queue: [(Request, CheckedContinuation<Int64, any Error>?)] = []
     var queued = 0
     var appended: Int64 = 0
     var consumed: Int64 = 0
@@ -129,36 +129,55 @@ public final class InputJournal: @unchecked Sendable {
 
     /// Appends a request's records and returns the sequence number of its last record once the
     /// commit is done.
+    ///
+    /// Group commit, led by the first request to find no commit in flight: it commits on its own
+    /// thread, without suspending, then whatever queued up meanwhile, and answers those. A request
+    /// that finds a commit in flight waits for the leader to take it into the next one. No thread
+    /// is woken on the request path.
     public func append(_ request: Request) async throws -> Int64 {
-        try await withCheckedThrowingContinuation { continuation in
+        if let seq = try lead(request) { return seq }
+        return try await withCheckedThrowingContinuation { continuation in
             cond.lock()
-            defer { cond.unlock() }
-            if closed {
-                continuation.resume(throwing: AppendError.closed)
-                return
-            }
-            let depth = Int(appended - consumed) + queued
-            if depth + request.records.count > maxRecords {
-                continuation.resume(throwing: AppendError.full(depth: depth, bound: maxRecords))
-                return
-            }
-            let bytes = request.bytes
-            if pendingBytes + bytes > maxBytes {
-                continuation.resume(throwing: AppendError.fullBytes(bytes: pendingBytes, bound: maxBytes))
-                return
-            }
             queue.append((request, continuation))
-            queued += request.records.count
-            pendingBytes += bytes
-            // Group commit, led by the first request to find no commit in flight: it commits
-            // on its own thread whatever is queued (itself included), then whatever queued up
-            // meanwhile, and answers them all. No thread is woken on the request path.
-            guard !committing else { return }
+            guard !committing else {
+                cond.unlock()
+                return
+            }
             committing = true
             cond.unlock()
             drainQueue()
-            cond.lock()
         }
+    }
+
+    /// Admits the request and, when no commit is in flight, commits it here and returns its
+    /// sequence number; nil when it must wait for the commit in flight.
+    func lead(_ request: Request) throws -> Int64? {
+        cond.lock()
+        if let refusal = admit(request) {
+            cond.unlock()
+            throw refusal
+        }
+        guard !committing && queue.isEmpty else {
+            cond.unlock()
+            return nil
+        }
+        committing = true
+        cond.unlock()
+        let result = commit([(request, nil)])[0]
+        drainQueue()
+        return try result.get()
+    }
+
+    /// Counts the request in (queued records and bytes), or says why it is refused. Under `cond`.
+    func admit(_ request: Request) -> AppendError? {
+        if closed { return .closed }
+        let depth = Int(appended - consumed) + queued
+        if depth + request.records.count > maxRecords { return .full(depth: depth, bound: maxRecords) }
+        let bytes = request.bytes
+        if pendingBytes + bytes > maxBytes { return .fullBytes(bytes: pendingBytes, bound: maxBytes) }
+        queued += request.records.count
+        pendingBytes += bytes
+        return nil
     }
 
     /// Commits queued requests until none is left (the caller set `committing`).
@@ -324,8 +343,10 @@ public final class InputJournal: @unchecked Sendable {
         }
     }
 
-    /// Commits one group of requests and answers them.
-    func commit(_ work: [(Request, CheckedContinuation<Int64, any Error>)]) {
+    /// Commits one group of requests; answers those that wait (a continuation) and returns
+    /// every outcome.
+    @discardableResult
+    func commit(_ work: [(Request, CheckedContinuation<Int64, any Error>?)]) -> [Result<Int64, any Error>] {
         var lastSeqs: [Int64] = []
         let now = Date().timeIntervalSince1970
         let began = ContinuousClock.now
@@ -350,12 +371,14 @@ public final class InputJournal: @unchecked Sendable {
         }
         cond.broadcast()
         cond.unlock()
-        for (i, (_, continuation)) in work.enumerated() {
+        let results: [Result<Int64, any Error>] = work.indices.map { i in
             switch outcome {
-            case .success: continuation.resume(returning: lastSeqs[i])
-            case .failure(let error): continuation.resume(throwing: AppendError.failed("\(error)"))
+            case .success: return .success(lastSeqs[i])
+            case .failure(let error): return .failure(AppendError.failed("\(error)"))
             }
         }
+        for (i, (_, continuation)) in work.enumerated() { continuation?.resume(with: results[i]) }
+        return results
     }
 
     /// Appends that failed (their requests were answered 500).
