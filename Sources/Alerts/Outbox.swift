@@ -118,6 +118,14 @@ public enum Outbox {
         }
     }
 
+    /// Counts of pending and dead-lettered rows by sink and status: read through the status index,
+    /// so its cost follows what is waiting, not every delivery ever made (for `/metrics`).
+    public static func openCounts(_ db: Database) throws -> [(sink: String, status: String, count: Int64)] {
+        try db.query("SELECT sink, status, count(*) FROM outbox WHERE status IN ('pending', 'dead') GROUP BY sink, status") {
+            ($0.text(0), $0.text(1), $0.int(2))
+        }
+    }
+
     /// Counts by sink and status.
     public static func counts(_ db: Database) throws -> [(sink: String, status: String, count: Int64)] {
         try db.query("SELECT sink, status, count(*) FROM outbox GROUP BY sink, status ORDER BY sink, status") { ($0.text(0), $0.text(1), $0.int(2)) }

@@ -149,7 +149,7 @@ public final class Daemon: @unchecked Sendable {
         scrapeLock.withLock {
             var outbox: [String: (pending: Int64, dead: Int64)] = [:]
             for sink in engine.sinkNames { outbox[sink] = (0, 0) }
-            for row in (try? Outbox.counts(statusDB)) ?? [] {
+            for row in (try? Outbox.openCounts(statusDB)) ?? [] {
                 if row.status == "pending" { outbox[row.sink, default: (0, 0)].pending += row.count }
                 if row.status == "dead" { outbox[row.sink, default: (0, 0)].dead += row.count }
             }

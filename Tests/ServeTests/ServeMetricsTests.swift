@@ -58,6 +58,39 @@ import Testing
         #expect(serve.terminate() == 0)
     }
 
+    @Test func aSinkThatIsDownShowsAsPendingDeliveriesAndFailures() throws {
+        let dir = TempDir()
+        dir.write("rules/r.yaml", ServeInputTests.everyEvent)
+        // Nothing listens on the port: every delivery fails and stays pending.
+        dir.write("config.yaml", """
+            stdout: false
+            sinks:
+              - name: hook
+                type: webhook
+                url: http://127.0.0.1:\(HTTPRecorder.freePort())/alerts
+            routes: {low: [hook]}
+            serve: {shutdown_timeout: 1}
+            """)
+        let serve = try ServeProcess(dir, db: dir.file("state.db"), arguments: ["--rules", dir.file("rules"), "--config", dir.file("config.yaml")])
+        #expect(http("POST", serve.url, text: event("d-1", seconds: 0) + "\n" + event("d-2", seconds: 1)).status == 200)
+        let text = metrics(serve, until: "iw_detect_outbox_pending{sink=\"hook\"} 2")
+        #expect(text.contains("iw_detect_outbox_pending{sink=\"hook\"} 2"), "\(text)")
+        #expect(text.contains("iw_detect_outbox_dead{sink=\"hook\"} 0"))
+        // Refused deliveries are counted as they happen (at least one per alert by now, soon).
+        let pattern = #"iw_detect_deliveries_total\{sink="hook",outcome="failed"\} [1-9]"#
+        var failed = http("GET", serve.url + "/metrics").body
+        let deadline = Date().addingTimeInterval(20)
+        while failed.range(of: pattern, options: .regularExpression) == nil && Date() < deadline {
+            usleep(50_000)
+            failed = http("GET", serve.url + "/metrics").body
+        }
+        #expect(failed.range(of: pattern, options: .regularExpression) != nil, "\(failed)")
+        #expect(failed.contains("iw_detect_deliveries_total{sink=\"hook\",outcome=\"delivered\"} 0"))
+        // The shutdown gives delivery its second, then leaves the rest in the outbox.
+        #expect(serve.terminate() == 0)
+        #expect(serve.stderr.contains("2 alert deliveries still pending"), "\(serve.stderr)")
+    }
+
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: prometheus), "needs Debian's prometheus package"))
     func aRealPrometheusScrapesIt() throws {
         let dir = TempDir()
