@@ -90,7 +90,6 @@ public final class InputJournal: @unchecked Sendable {
     var committing = false
     var stopped = false
     var writerDone = false
-    var writeFailures = 0
 
     public init(options: Options) throws {
         path = options.path
@@ -366,7 +365,6 @@ public final class InputJournal: @unchecked Sendable {
             appended = max(appended, last)
             if last > consumed { groups.append((last, bytes)) } else { pendingBytes -= bytes }
         case .failure:
-            writeFailures += 1
             pendingBytes -= bytes
         }
         cond.broadcast()
@@ -379,13 +377,6 @@ public final class InputJournal: @unchecked Sendable {
         }
         for (i, (_, continuation)) in work.enumerated() { continuation?.resume(with: results[i]) }
         return results
-    }
-
-    /// Appends that failed (their requests were answered 500).
-    public var failedAppends: Int {
-        cond.lock()
-        defer { cond.unlock() }
-        return writeFailures
     }
 
     /// Inserts one request; returns the sequence number of its last record.

@@ -216,11 +216,7 @@ import Yams
     // MARK: - Config
 
     func read(_ yaml: String) throws -> (config: (any SinkConfig)?, diagnostics: [Diagnostic]) {
-        let root = try #require(try Yams.compose(yaml: yaml))
-        let item = try #require(root["sinks"]?.sequence?.first)
-        var r = ConfigReader(file: "config.yaml")
-        let config = SinkRegistry.read(item, reader: &r)
-        return (config, r.diagnostics)
+        try SampleAlerts.readSink(yaml)
     }
 
     @Test func goodConfigDecodesThroughTheRegistry() throws {

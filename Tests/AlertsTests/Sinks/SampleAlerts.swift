@@ -1,5 +1,8 @@
 import Alerts
 import IWDetectCore
+import Testing
+import YAMLSupport
+import Yams
 
 /// Alerts for sink tests: a critical rapid-fire injection alert with window, field and baseline
 /// evidence, as the engine raises it (prompts redacted), and variations.
@@ -11,6 +14,15 @@ enum SampleAlerts {
         recommendedAction: "Review session logs. Consider blocking the user if attacks persist.",
         condition: "injection_score > 0.7 AND count(session_id, 5m) > 3",
         dedupKey: ["user_id"], dedupWindow: .minutes(15), channels: nil, tags: ["atlas:AML.T0051"])
+
+    /// The first sink of a config's `sinks:`, read through the registry, with its diagnostics.
+    static func readSink(_ yaml: String) throws -> (config: (any SinkConfig)?, diagnostics: [Diagnostic]) {
+        let root = try #require(try Yams.compose(yaml: yaml))
+        let item = try #require(root["sinks"]?.sequence?.first)
+        var r = ConfigReader(file: "config.yaml")
+        let config = SinkRegistry.read(item, reader: &r)
+        return (config, r.diagnostics)
+    }
 
     /// 2026-11-21T10:40:17.250Z
     static let eventTime = EventTime(micros: 1_795_257_617_250_000)
