@@ -49,9 +49,12 @@ let package = Package(
         .executableTarget(name: "embed-rules", swiftSettings: swiftSettings),
         .target(name: "Alerts", dependencies: ["IWDetectCore", "YAMLSupport", "Yams", "CCrypto", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
+        // `exports:`: the inference stream forwarded to a SIEM (filter, projection, spool, workers).
+        .target(name: "Exports", dependencies: ["IWDetectCore", "Rules", "Alerts", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
         .target(
             name: "Pipeline",
-            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // `iw-detect serve`: the HTTP input (Hummingbird), its endpoints and the daemon's lifecycle.
@@ -59,7 +62,7 @@ let package = Package(
         .target(
             name: "IngestHTTP",
             dependencies: [
-                "Pipeline", "IWDetectCore", "Ingest", "Alerts", "Rules",
+                "Pipeline", "IWDetectCore", "Ingest", "Alerts", "Rules", "Exports",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -74,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "iw-detect",
             dependencies: [
-                "Pipeline", "IngestHTTP", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts",
+                "Pipeline", "IngestHTTP", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -95,7 +98,7 @@ let package = Package(
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectCore", "YAMLSupport", "Yams", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "IWDetectTestSupport"],
+            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports", "IWDetectTestSupport"],
             swiftSettings: swiftSettings
         ),
         // `serve` through the binary: HTTP input, endpoints, lifecycle, kill -9, real InferenceWall and Prometheus.

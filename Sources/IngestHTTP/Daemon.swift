@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Alerts
+import Exports
 import Foundation
 import Hummingbird
 import IWDetectCore
@@ -31,6 +32,7 @@ public final class Daemon: @unchecked Sendable {
     let logger: Logger
     let metrics: ServeMetrics
     let worker: DeliveryService?
+    let exports: ExportService?
     let statusDB: Database
     let executor = ThreadExecutor(name: "iw-detect pipeline")
     /// Set once the pipeline has started reading (what `/readyz` waits for).
@@ -70,6 +72,7 @@ public final class Daemon: @unchecked Sendable {
         // the state database says it has processed.
         if settings.journalSync == .full { try engine.useFullSync() }
         worker = engine.remoteSinks.isEmpty ? nil : DeliveryService(databasePath: config.databasePath, sinks: engine.remoteSinks, policy: config.delivery)
+        exports = engine.exportTargets.isEmpty ? nil : ExportService(databasePath: config.databasePath, targets: engine.exportTargets, policy: config.delivery)
     }
 
     /// Runs until SIGTERM or SIGINT; returns the pipeline's summary. `onListening` hears the
@@ -106,6 +109,7 @@ public final class Daemon: @unchecked Sendable {
         if let note = journalSource.note { logger.warning("\(note)") }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let worker { services.append(.init(service: DeliveryWorkerService(worker: worker, timeout: settings.shutdownTimeout, logger: logger))) }
+        if let exports { services.append(.init(service: ExportWorkerService(service: exports, timeout: settings.shutdownTimeout, logger: logger))) }
         services.append(.init(service: PipelineService(daemon: self)))
         services.append(.init(service: app))
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint],
@@ -194,6 +198,28 @@ struct DeliveryWorkerService: Service {
                 let left = await worker.drain(timeout: timeout)
                 if left > 0 { logger.warning("delivery: \(left) alert deliveries still pending; they stay in the outbox and are sent by the next run") }
                 worker.stop()
+            }
+        }
+    }
+}
+
+/// The export workers: on shutdown (after the pipeline's final commit) they get `timeout` seconds
+/// to send what is queued; the rest stays in the spool for the next start.
+struct ExportWorkerService: Service {
+    let service: ExportService
+    let timeout: Double
+    let logger: Logger
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await service.run()
+        } onGracefulShutdown: {
+            Task {
+                let left = await service.drain(timeout: timeout)
+                for (name, n) in left.sorted(by: { $0.key < $1.key }) {
+                    logger.warning("export \(name): \(n) events still queued; they stay in the spool and are sent after the next start")
+                }
+                service.stop()
             }
         }
     }

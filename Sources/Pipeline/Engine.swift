@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Alerts
 import Baseline
+import Exports
 import Foundation
 import IWDetectCore
 import Ingest
@@ -12,7 +13,7 @@ import Logging
 import Rules
 
 /// All migrations of the state database, in order.
-public let allMigrations: [Migration] = IngestStore.migrations + BaselineStore.migrations + RuleStateStore.migrations + AlertStore.migrations
+public let allMigrations: [Migration] = IngestStore.migrations + BaselineStore.migrations + RuleStateStore.migrations + AlertStore.migrations + ExportStore.migrations
 
 /// Opens the state database and brings its schema up to date.
 public func openStateDatabase(_ path: String) throws -> Database {
@@ -86,6 +87,8 @@ public final class Engine {
     var ruleWatcher: RuleWatcher?
     let committer: StateCommitter
     var processor: Processor<BaselineModel>
+    /// The export stage (`exports:`), when targets are configured.
+    var exporter: Exporter?
     /// Called with the summary every second or so on long work (for a terminal's progress line).
     public var progress: ((IngestSummary) -> Void)?
     /// Called before alerts are written to local sinks (to clear a terminal's progress line).
@@ -103,10 +106,20 @@ public final class Engine {
         let loaded = RuleLoader.load(paths: config.rulePaths, metrics: config.metrics, fields: fields, extraFields: config.fields)
         guard let ruleSet = loaded.ruleSet else { throw RuleLoadError(diagnostics: loaded.diagnostics) }
         self.ruleSet = ruleSet
-        self.warnings = loaded.diagnostics
         self.sinks = try config.makeSinks(environment: environment)
         self.deliverer = Deliverer(sinks: sinks, policy: config.delivery)
-        self.decoder = JSONLineDecoder(fields: loaded.fields, maxLineBytes: config.maxLineBytes)
+        var table = loaded.fields
+        var warnings = loaded.diagnostics
+        if !config.exports.isEmpty {
+            do {
+                exporter = try Exporter(config.exports, metrics: config.metrics, lists: ruleSet.lists, fields: &table, known: Engine.knownFields(config),
+                                        environment: environment, warnings: &warnings)
+            } catch {
+                throw error.diagnostics.isEmpty ? ConfigError(error.description) : ConfigError(diagnostics: error.diagnostics)
+            }
+        }
+        self.warnings = warnings
+        self.decoder = JSONLineDecoder(fields: table, maxLineBytes: config.maxLineBytes)
         self.db = try openStateDatabase(config.databasePath)
         self.committer = StateCommitter(db: db)
         var rules = RuleEngine(ruleSet: ruleSet, settings: config.evaluation)
@@ -119,6 +132,11 @@ public final class Engine {
                               sinkNames: names,
                               everywhere: sinks.filter { $0.name == "stdout" && (config.stdout ?? config.sinks.isEmpty) }.map(\.name),
                               excludeAlerting: config.baseline.excludeAlerting)
+    }
+
+    /// The fields rules and filters may use without an `unknown_field` warning.
+    static func knownFields(_ config: EngineConfig) -> KnownFields {
+        KnownFields(extra: config.fields + config.metrics.flatMap { [$0.name, $0.path] })
     }
 
     /// Watch the rule files and reload when they change (`--watch-rules`).
@@ -138,11 +156,22 @@ public final class Engine {
             summary.reloadsRefused += 1
             return false
         }
+        var table = loaded.fields
+        var exporter = self.exporter
+        do {
+            try exporter?.recompile(lists: next.lists, fields: &table, known: Engine.knownFields(config))
+        } catch {
+            for line in error.description.split(separator: "\n") { logger.error("\(line)") }
+            logger.error("rule reload refused: an export filter does not compile with the new rules; still running the previous \(ruleSet.rules.count) rule(s)")
+            summary.reloadsRefused += 1
+            return false
+        }
+        self.exporter = exporter
         for d in loaded.diagnostics { logger.warning("\(d.description)") }
         let (rules, outcome) = processor.rules.reloaded(with: next)
         processor.rules = rules
         processor.suppressor.retain(rules: Set(outcome.kept))
-        decoder = JSONLineDecoder(fields: loaded.fields, maxLineBytes: config.maxLineBytes)
+        decoder = JSONLineDecoder(fields: table, maxLineBytes: config.maxLineBytes)
         ruleSet = next
         do {
             try db.transaction { try RuleStateStore.prune(rules, in: db) }
@@ -232,7 +261,14 @@ public final class Engine {
             let (batch, status) = try source.next()
             decoded.removeAll()
             decoder.decode(batch, into: &decoded)
-            for event in decoded.events { processor.process(event) }
+            if exporter == nil {
+                for event in decoded.events { processor.process(event) }
+            } else {
+                for event in decoded.events {
+                    processor.process(event)
+                    exporter!.observe(event, detections: processor.detections, baseline: processor.baseline)
+                }
+            }
             var batchRejects = decoded.rejects
             if !batch.rejects.isEmpty { batchRejects = (batch.rejects + batchRejects).sorted { $0.line < $1.line } }
             Reject.annotate(&batchRejects, from: batch.origins)
@@ -304,7 +340,10 @@ public final class Engine {
     func commit(rejects: [Reject], checkpoints: some Sequence<SourceCheckpoint>) async throws {
         let began = ContinuousClock.now
         let alerts = processor.takeAlerts()
-        summary.duplicateAlerts += Int64(try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints))
+        let exports = exporter?.take()
+        summary.duplicateAlerts += Int64(try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints,
+                                                              exports: exports.map { ($0.chunks, $0.skipped) }))
+        if let exports { try noteExports(exports) }
         if !alerts.isEmpty || summary.commits == 0 {
             if !alerts.isEmpty { beforeLocalOutput?() }
             let pass = try await deliverer.deliverLocal(db, now: Date().timeIntervalSince1970)
@@ -316,6 +355,26 @@ public final class Engine {
             afterCommit(summary, ContinuousClock.now - began)
         }
     }
+
+    /// Counts what the batch queued for export; logs oversize events; stalls or resumes targets.
+    func noteExports(_ e: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped], oversize: [(String, Int)])) throws {
+        for c in e.chunks { summary.exports[c.target, default: (0, 0)].queued += Int64(c.events) }
+        for s in e.skipped { summary.exports[s.target, default: (0, 0)].skipped += s.count }
+        for (name, n) in e.oversize {
+            logger.warning("export \(name): \(n) event(s) larger than the receiver takes in one request were skipped (counted in iw-detect exports list)")
+        }
+        guard exporter != nil else { return }
+        for (name, stalled) in try exporter!.updateStalls(db, clock: streamClock) {
+            if stalled {
+                logger.error("export \(name): stalled: its oldest unsent event is more than max_lag behind the stream; new events are skipped (and counted) until it catches up")
+            } else {
+                logger.notice("export \(name): caught up within max_lag; events are queued again")
+            }
+        }
+    }
+
+    /// The export targets and their receivers, for the export workers.
+    public var exportTargets: [(ExportTargetConfig, any EventShipper)] { exporter?.shippers ?? [] }
 
     /// Makes every commit of the state database fsync (`serve` with `journal_sync: full`).
     public func useFullSync() throws { try db.execute("PRAGMA synchronous=FULL") }

@@ -1,5 +1,6 @@
 import Alerts
 import Baseline
+import Exports
 import Foundation
 import IWDetectCore
 import Ingest
@@ -29,6 +30,8 @@ public struct EngineConfig: Sendable {
     /// Force a readable (true) or JSON (false) stdout, instead of deciding by isatty.
     public var readableStdout: Bool?
     public var serve = ServeSettings()
+    /// Where the inference stream is forwarded (`exports:`).
+    public var exports: [ExportTargetConfig] = []
 
     public init(databasePath: String, rulePaths: [String]) {
         self.databasePath = databasePath
@@ -56,7 +59,7 @@ public struct ConfigError: Error, CustomStringConvertible {
 extension EngineConfig {
     /// The config file's keys, by section (`""` is the top level).
     static let keys: [String: [String]] = [
-        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve"],
+        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports"],
         "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
@@ -163,6 +166,17 @@ extension EngineConfig {
                     continue
                 }
                 sinks.append(sink)
+            }
+        }
+        if let items = r.sequence(top, "exports", "exports") {
+            exports = []
+            for item in items {
+                guard let target = ExportTargetConfig.read(item, reader: &r) else { continue }
+                if exports.contains(where: { $0.name == target.name }) {
+                    r.error(item["name"], "duplicate_export", "export target '\(target.name)' is defined twice")
+                    continue
+                }
+                exports.append(target)
             }
         }
         if let node = top["routes"], case .mapping(let map) = node {

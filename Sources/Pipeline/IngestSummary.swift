@@ -56,6 +56,9 @@ public struct IngestSummary: Sendable {
     /// Rule-set reloads done, and refused because the new set had errors.
     public var reloads: Int64 = 0
     public var reloadsRefused: Int64 = 0
+    /// Per export target: events queued for it, and skipped (it was stalled, or an event was
+    /// larger than the receiver takes).
+    public var exports: [String: (queued: Int64, skipped: Int64)] = [:]
 
     public init() {}
 
@@ -92,6 +95,9 @@ public struct IngestSummary: Sendable {
         if keyOverflow > 0 { out.append("window key cap reached: \(keyOverflow) events not tracked") }
         if reloads + reloadsRefused > 0 { out.append("rules: \(reloads) reload(s), \(reloadsRefused) refused (the previous rules kept running)") }
         if localDeliveryErrors > 0 { out.append("local sink delivery errors: \(localDeliveryErrors) (see iw-detect alerts list)") }
+        for (name, e) in exports.sorted(by: { $0.key < $1.key }) {
+            out.append("export \(name): \(e.queued) events queued" + (e.skipped > 0 ? ", \(e.skipped) skipped (see iw-detect exports list)" : ""))
+        }
         out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of it (they alerted or were blocked)")
         let skipped = baselineSkipped.filter { $0.1 > 0 }
         if !skipped.isEmpty {
@@ -109,6 +115,7 @@ public struct IngestSummary: Sendable {
             ("suppressed", .object(suppressed.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("late_events", .int(lateEvents)), ("baseline_excluded", .int(baselineExcluded)), ("recomputes", .int(recomputes)),
             ("seconds", .number(seconds)), ("bytes", .int(bytes)), ("reloads", .int(reloads)), ("reloads_refused", .int(reloadsRefused)),
+            ("exports", .object(exports.sorted { $0.key < $1.key }.map { ($0.key, .object([("queued", .int($0.value.queued)), ("skipped", .int($0.value.skipped))])) })),
             ("interrupted_by", interrupted.map { .string(Interruption.name($0.signal)) } ?? .null),
             ("next_line", interrupted.map { .int($0.nextLine) } ?? .null),
         ])

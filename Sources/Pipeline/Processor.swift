@@ -22,7 +22,8 @@ public struct Processor<Baseline: TrainableBaseline> {
     let excludeAlerting: Bool
     /// The wall clock for `detected_at` (reported, never part of an alert's identity).
     let now: @Sendable () -> EventTime
-    private var detections: [Detection] = []
+    /// What the rules found in the last processed event (for the export stage's enrichment).
+    public private(set) var detections: [Detection] = []
 
     /// Alerts raised since the last ``takeAlerts()``, with the channels they are routed to.
     public private(set) var alerts: [(AlertRecord, channels: [String])] = []

@@ -1,11 +1,13 @@
 import Alerts
 import Baseline
+import Exports
+import Foundation
 import IWDetectCore
 import Ingest
 import Rules
 
 /// The commit stage: one transaction per batch holding everything the batch changed (rejects,
-/// alerts and their outbox rows, baseline buckets and snapshots, window and dedup state) and every
+/// alerts and their outbox rows, events queued for export, baseline buckets and snapshots, window and dedup state) and every
 /// source's checkpoint, so a crash loses nothing and repeats nothing (DESIGN §7).
 public struct StateCommitter {
     let db: Database
@@ -18,7 +20,8 @@ public struct StateCommitter {
     /// - Throws: ``DatabaseError``; then nothing of the batch is committed.
     @discardableResult
     public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>,
-                       checkpoints: some Sequence<SourceCheckpoint>) throws -> Int {
+                       checkpoints: some Sequence<SourceCheckpoint>,
+                       exports: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped])? = nil) throws -> Int {
         processor.sweep()
         return try db.transaction {
             var duplicates = 0
@@ -27,6 +30,7 @@ public struct StateCommitter {
             try BaselineStore.save(&processor.baseline, to: db)
             try RuleStateStore.save(&processor.rules, to: db)
             try AlertStore.save(&processor.suppressor, to: db)
+            if let exports { try ExportStore.insert(exports.chunks, skipped: exports.skipped, now: Date().timeIntervalSince1970, into: db) }
             for c in checkpoints { try IngestStore.save(c, into: db) }
             return duplicates
         }

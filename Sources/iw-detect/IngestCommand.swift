@@ -1,5 +1,6 @@
 import Alerts
 import ArgumentParser
+import Exports
 import Foundation
 import IWDetectCore
 import Ingest
@@ -28,7 +29,7 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Exit with status 3 when any line was rejected.")
     var strict = false
 
-    @Option(help: ArgumentHelp("Seconds to wait at the end for network sinks to deliver (default 30).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds to wait at the end for network sinks and export targets to deliver (default 30).", valueName: "seconds"))
     var drainTimeout: Double = 30
 
     @Flag(help: "Read the file from its first line even when it, or a file with the same first KiB under another path, was ingested before (its events are counted again).")
@@ -63,12 +64,14 @@ struct IngestCommand: AsyncParsableCommand {
         }
         let worker = engine.remoteSinks.isEmpty ? nil : DeliveryService(databasePath: config.databasePath, sinks: engine.remoteSinks, policy: config.delivery)
         let workerTask = worker.map { w in Task { await w.run() } }
+        let exports = ExportWorkers(engine, config)
         let source: InputSource = input == "-" ? .standardInput : .file(input)
         let summary: IngestSummary
         do {
             summary = try await engine.ingest(source, reingest: reingest)
         } catch {
             worker?.stop()
+            exports?.service.stop()
             line.clear()
             throw error
         }
@@ -88,6 +91,7 @@ struct IngestCommand: AsyncParsableCommand {
                 printErr("delivery: \(remaining) alert deliveries still pending; they stay in the outbox and are sent by the next run (iw-detect alerts list / redeliver)")
             }
         }
+        await exports?.finish(timeout: summary.interrupted == nil ? drainTimeout : 0)
         let name = input == "-" ? "stdin" : input
         if let (signal, next) = summary.interrupted {
             printErr("interrupted by \(Interruption.name(signal)) at \(name):\(next); everything before it is committed" +
@@ -144,4 +148,32 @@ final class ProgressLine: Sendable {
 
 func printErrInline(_ s: String) {
     FileHandle.standardError.write(Data(s.utf8))
+}
+
+/// The export workers of a run (`exports:`), started with it.
+struct ExportWorkers {
+    let service: ExportService
+    let task: Task<Void, Never>
+
+    init?(_ engine: Engine, _ config: EngineConfig) {
+        guard !engine.exportTargets.isEmpty else { return nil }
+        let service = ExportService(databasePath: config.databasePath, targets: engine.exportTargets, policy: config.delivery)
+        self.service = service
+        task = Task { await service.run() }
+    }
+
+    /// Waits up to `timeout` seconds for the spool to empty, stops the workers, and reports each
+    /// target. Not awaited: a request in flight is bounded by its timeout, and its events stay
+    /// queued (sent at least once, by this or a later run).
+    func finish(timeout: Double) async {
+        let left = await service.drain(timeout: timeout)
+        service.stop()
+        let stats = service.stats()
+        for name in service.names {
+            let st = stats[name] ?? ExportService.Stats()
+            printErr("export \(name): \(st.sent) events sent in \(st.requests) request(s), \(st.failures) failed request(s)"
+                     + (st.lastError.map { "; last error: \($0)" } ?? "")
+                     + ((left[name] ?? 0) > 0 ? "; \(left[name]!) events still queued, sent by the next run (iw-detect exports list)" : ""))
+        }
+    }
 }

@@ -78,6 +78,7 @@ struct TailCommand: AsyncParsableCommand {
         options.maxLineBytes = config.maxLineBytes
         let worker = engine.remoteSinks.isEmpty ? nil : DeliveryService(databasePath: config.databasePath, sinks: engine.remoteSinks, policy: config.delivery)
         let workerTask = worker.map { w in Task { await w.run() } }
+        let exports = ExportWorkers(engine, config)
         logger.info("following \(patterns.joined(separator: " ")) into \(config.databasePath) with \(engine.ruleSet.rules.count) rule(s)")
         let summary = try await engine.follow(options) { path, what in logger.info("\(path): \(what)", metadata: ["file": .string(path)]) }
         if let worker, workerTask != nil {
@@ -85,6 +86,7 @@ struct TailCommand: AsyncParsableCommand {
             let pending = await worker.drain(timeout: 0)
             if pending > 0 { printErr("delivery: \(pending) alert deliveries still pending; they stay in the outbox and are sent by the next run") }
         }
+        await exports?.finish(timeout: 0)
         if let (signal, _) = summary.interrupted { logger.info("stopped by \(Interruption.name(signal)); everything read is committed") }
         printErr(jsonSummary ? summary.json.serialized() : summary.text(source: "tail"))
     }

@@ -60,15 +60,18 @@ public struct SplunkHECSink: AlertSink {
     }
 
     /// One HEC event.
-    public func event(_ alert: AlertRecord) -> JSONValue {
+    public func event(_ alert: AlertRecord) -> JSONValue { envelope(alert.eventTime, alert.json) }
+
+    /// HEC's event object: its metadata around `event`.
+    func envelope(_ time: EventTime, _ event: JSONValue) -> JSONValue {
         var members: [(String, JSONValue)] = [
-            ("time", .number(SplunkHECSink.hecTime(alert.eventTime))),
+            ("time", .number(SplunkHECSink.hecTime(time))),
             ("host", .string(host)),
             ("source", .string(source)),
             ("sourcetype", .string(sourcetype)),
         ]
         if let index { members.append(("index", .string(index))) }
-        members.append(("event", alert.json))
+        members.append(("event", event))
         return .object(members)
     }
 

@@ -1,0 +1,181 @@
+import IWDetectCore
+
+/// The export spool and each target's position in the state database. All export SQL is here.
+///
+/// The pipeline inserts a target's rendered events (a chunk of at most a request's worth) in the
+/// transaction that commits the batch they came from, with the input's checkpoint; a target's
+/// worker deletes the chunks its receiver acknowledged, in the transaction that advances the
+/// target's counters. So the spool holds exactly the events that are processed and not yet
+/// acknowledged: a crash or `kill -9` anywhere loses none, and at most re-sends the batch that
+/// was in flight.
+public enum ExportStore {
+    public static let migrations: [Migration] = [
+        Migration("exports-1", """
+            CREATE TABLE export_spool (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                target TEXT NOT NULL, events INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                first_time INTEGER NOT NULL, last_time INTEGER NOT NULL,
+                queued_at REAL NOT NULL, body TEXT NOT NULL
+            );
+            CREATE INDEX export_spool_target ON export_spool(target, id);
+            CREATE TABLE export_targets (
+                name TEXT PRIMARY KEY NOT NULL,
+                sent INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
+                failures INTEGER NOT NULL DEFAULT 0,
+                skipped INTEGER NOT NULL DEFAULT 0, skipped_first INTEGER, skipped_last INTEGER,
+                last_sent_at REAL, last_sent_event_time INTEGER,
+                last_error TEXT, last_error_at REAL
+            ) WITHOUT ROWID;
+            """),
+    ]
+
+    /// A target's rendered events, ready to be sent as (part of) one request.
+    public struct Chunk: Sendable {
+        public var target: String
+        public var events: Int
+        /// The items, joined by the receiver's separator.
+        public var body: String
+        public var firstTime: EventTime
+        public var lastTime: EventTime
+    }
+
+    /// Events a stalled target did not queue, for its row.
+    public struct Skipped: Sendable {
+        public var target: String
+        public var count: Int64
+        public var first: EventTime
+        public var last: EventTime
+    }
+
+    /// Queues chunks and counts skipped events (inside the batch's transaction).
+    public static func insert(_ chunks: [Chunk], skipped: [Skipped], now: Double, into db: Database) throws {
+        for c in chunks {
+            try db.run("INSERT INTO export_spool(target, events, bytes, first_time, last_time, queued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [.text(c.target), .int(Int64(c.events)), .int(Int64(c.body.utf8.count)), .int(c.firstTime.micros), .int(c.lastTime.micros),
+                        .double(now), .text(c.body)])
+        }
+        for s in skipped {
+            try ensure(s.target, in: db)
+            try db.run("""
+                UPDATE export_targets SET skipped = skipped + ?, skipped_first = coalesce(skipped_first, ?), skipped_last = ? WHERE name = ?
+                """, [.int(s.count), .int(s.first.micros), .int(s.last.micros), .text(s.target)])
+        }
+    }
+
+    static func ensure(_ target: String, in db: Database) throws {
+        try db.run("INSERT OR IGNORE INTO export_targets(name) VALUES (?)", [.text(target)])
+    }
+
+    /// The event time of the target's oldest queued chunk (the start of what it has not sent).
+    public static func oldestQueued(_ db: Database, target: String) throws -> EventTime? {
+        try db.query("SELECT first_time FROM export_spool WHERE target = ? ORDER BY id LIMIT 1", [.text(target)]) { EventTime(micros: $0.int(0)) }.first
+    }
+
+    /// A queued chunk, as the worker reads it.
+    public struct Queued: Sendable {
+        public var id: Int64
+        public var events: Int
+        public var bytes: Int
+        public var queuedAt: Double
+        public var lastTime: EventTime
+        public var body: String
+    }
+
+    /// The target's oldest chunks, up to `maxEvents` events and `maxBytes` bytes (at least one).
+    public static func next(_ db: Database, target: String, maxEvents: Int, maxBytes: Int) throws -> [Queued] {
+        let s = try db.statement("SELECT id, events, bytes, queued_at, last_time, body FROM export_spool WHERE target = ? ORDER BY id LIMIT 1000")
+        try s.bind([.text(target)])
+        var out: [Queued] = []
+        var events = 0, bytes = 0
+        while try s.step() {
+            let q = Queued(id: s.int(0), events: Int(s.int(1)), bytes: Int(s.int(2)), queuedAt: s.double(3), lastTime: EventTime(micros: s.int(4)), body: "")
+            if !out.isEmpty && (events + q.events > maxEvents || bytes + q.bytes + 1 > maxBytes) { break }
+            var row = q
+            row.body = s.text(5)
+            out.append(row)
+            events += q.events
+            bytes += q.bytes + 1
+        }
+        return out
+    }
+
+    /// The receiver took `chunks`: they leave the spool and the target's counters advance.
+    public static func acknowledge(_ chunks: [Queued], target: String, now: Double, in db: Database) throws {
+        guard let last = chunks.last else { return }
+        try db.transaction {
+            try ensure(target, in: db)
+            try db.run("DELETE FROM export_spool WHERE target = ? AND id <= ?", [.text(target), .int(last.id)])
+            try db.run("""
+                UPDATE export_targets SET sent = sent + ?, requests = requests + 1, last_sent_at = ?,
+                    last_sent_event_time = max(coalesce(last_sent_event_time, ?), ?) WHERE name = ?
+                """, [.int(Int64(chunks.reduce(0) { $0 + $1.events })), .double(now), .int(last.lastTime.micros), .int(last.lastTime.micros), .text(target)])
+        }
+    }
+
+    /// A request failed; `error` has no secret in it (sinks scrub them).
+    public static func recordFailure(_ error: String, target: String, now: Double, in db: Database) throws {
+        try db.transaction {
+            try ensure(target, in: db)
+            try db.run("UPDATE export_targets SET failures = failures + 1, last_error = ?, last_error_at = ? WHERE name = ?",
+                       [.text(error), .double(now), .text(target)])
+        }
+    }
+
+    /// A target's position and lag, for `exports list` and `/metrics`.
+    public struct Status: Sendable, Equatable {
+        public var name: String
+        public var sent: Int64 = 0
+        public var requests: Int64 = 0
+        public var failures: Int64 = 0
+        public var skipped: Int64 = 0
+        public var skippedFirst: EventTime?
+        public var skippedLast: EventTime?
+        public var lastSentAt: Double?
+        public var lastSentEventTime: EventTime?
+        public var lastError: String?
+        public var lastErrorAt: Double?
+        /// Events queued and not yet acknowledged.
+        public var pending: Int64 = 0
+        /// The event time of the oldest and the newest of them.
+        public var oldestPending: EventTime?
+        public var newestPending: EventTime?
+
+        public init(name: String) { self.name = name }
+
+        /// How far the oldest unsent event is behind the newest queued one (zero when caught up).
+        public var lag: EventTime.Duration {
+            guard let o = oldestPending, let n = newestPending else { return .seconds(0) }
+            return EventTime.Duration(micros: max(0, n.micros - o.micros))
+        }
+    }
+
+    /// The status of each of `targets` (in that order), including ones never used.
+    public static func status(_ db: Database, targets: [String]) throws -> [Status] {
+        var byName: [String: Status] = [:]
+        for st in try db.query("""
+            SELECT name, sent, requests, failures, skipped, skipped_first, skipped_last, last_sent_at, last_sent_event_time, last_error, last_error_at
+            FROM export_targets
+            """, [], { s -> Status in
+                var st = Status(name: s.text(0))
+                st.sent = s.int(1); st.requests = s.int(2); st.failures = s.int(3); st.skipped = s.int(4)
+                st.skippedFirst = s.isNull(5) ? nil : EventTime(micros: s.int(5))
+                st.skippedLast = s.isNull(6) ? nil : EventTime(micros: s.int(6))
+                st.lastSentAt = s.isNull(7) ? nil : s.double(7)
+                st.lastSentEventTime = s.isNull(8) ? nil : EventTime(micros: s.int(8))
+                st.lastError = s.optionalText(9)
+                st.lastErrorAt = s.isNull(10) ? nil : s.double(10)
+                return st
+            }) {
+            byName[st.name] = st
+        }
+        for (name, pending, oldest, newest) in try db.query(
+            "SELECT target, sum(events), min(first_time), max(last_time) FROM export_spool GROUP BY target", [], {
+                ($0.text(0), $0.int(1), EventTime(micros: $0.int(2)), EventTime(micros: $0.int(3)))
+            }) {
+            byName[name, default: Status(name: name)].pending = pending
+            byName[name, default: Status(name: name)].oldestPending = oldest
+            byName[name, default: Status(name: name)].newestPending = newest
+        }
+        return targets.map { byName[$0] ?? Status(name: $0) }
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Exports
+import Foundation
+import IWDetectCore
+import Pipeline
+
+struct ExportsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exports",
+        abstract: "The export targets (exports:) and where each stands.",
+        subcommands: [List.self],
+        defaultSubcommand: List.self
+    )
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Each export target: where it sends (no secrets), events sent, events queued and how far behind they are, events skipped, the last error.",
+            discussion: """
+                The state is one of: ok (nothing queued), sending (events queued within max_lag), failing (the last \
+                request failed, events queued), stalled (the oldest queued event is more than max_lag behind: new events \
+                are skipped and counted until it catches up).
+                """
+        )
+        @OptionGroup var common: CommonOptions
+        @Flag(help: "One JSON object per target.") var json = false
+
+        func run() async throws {
+            let config = try common.engineConfig()
+            guard !config.exports.isEmpty else {
+                printErr("no export targets are configured (exports: in the config file)")
+                return
+            }
+            let names = config.exports.map(\.name)
+            let statuses = FileManager.default.fileExists(atPath: config.databasePath)
+                ? try ExportStore.status(try common.existingDatabase(), targets: names)
+                : names.map { ExportStore.Status(name: $0) }
+            for (target, st) in zip(config.exports, statuses) {
+                let state = List.state(st, target)
+                if json {
+                    var o: [(String, JSONValue)] = [
+                        ("name", .string(st.name)), ("type", .string(target.kind)), ("state", .string(state)), ("sends", .string(target.summary)),
+                        ("sent", .int(st.sent)), ("requests", .int(st.requests)), ("failed_requests", .int(st.failures)),
+                        ("queued", .int(st.pending)), ("lag_seconds", .number(Double(st.lag.micros) / 1e6)),
+                        ("skipped", .int(st.skipped)),
+                    ]
+                    if let t = st.oldestPending { o.append(("oldest_queued", .string(t.description))) }
+                    if let t = st.lastSentEventTime { o.append(("sent_through", .string(t.description))) }
+                    if let t = st.skippedFirst, let u = st.skippedLast { o.append(("skipped_between", .array([.string(t.description), .string(u.description)]))) }
+                    if let e = st.lastError { o.append(("last_error", .string(e))) }
+                    if let at = st.lastErrorAt { o.append(("last_error_at", .string(EventTime(seconds: at).description))) }
+                    print(JSONValue.object(o).serialized())
+                    continue
+                }
+                print("\(st.name) (\(target.kind)): \(state)")
+                print("  sends:   \(target.summary)")
+                print("  sent:    \(st.sent) events in \(st.requests) request(s)" + (st.lastSentEventTime.map { ", through event time \($0)" } ?? "")
+                      + (st.failures > 0 ? "; \(st.failures) failed request(s)" : ""))
+                print("  queued:  \(st.pending) events" + (st.oldestPending.map { ", oldest \($0), \(st.lag) behind the newest queued" } ?? ""))
+                if st.skipped > 0, let a = st.skippedFirst, let b = st.skippedLast {
+                    print("  skipped: \(st.skipped) events between \(a) and \(b) (stalled past max_lag, or larger than the receiver takes)")
+                }
+                if let e = st.lastError { print("  last error: \(e)" + (st.lastErrorAt.map { " at \(EventTime(seconds: $0))" } ?? "")) }
+            }
+        }
+
+        static func state(_ st: ExportStore.Status, _ target: ExportTargetConfig) -> String {
+            if st.pending == 0 { return "ok" }
+            if st.lag > target.maxLag { return "stalled" }
+            if let e = st.lastErrorAt, e >= (st.lastSentAt ?? 0) { return "failing" }
+            return "sending"
+        }
+    }
+}
