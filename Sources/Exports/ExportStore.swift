@@ -82,20 +82,26 @@ public enum ExportStore {
     }
 
     /// The target's oldest chunks, up to `maxEvents` events and `maxBytes` bytes (at least one).
+    /// Every statement runs to its end, so the connection holds no read transaction afterwards
+    /// (one left open would make the acknowledgement's write fail at once with SQLITE_BUSY).
     public static func next(_ db: Database, target: String, maxEvents: Int, maxBytes: Int) throws -> [Queued] {
-        let s = try db.statement("SELECT id, events, bytes, queued_at, last_time, body FROM export_spool WHERE target = ? ORDER BY id LIMIT 1000")
-        try s.bind([.text(target)])
+        let heads = try db.query("SELECT id, events, bytes, queued_at, last_time FROM export_spool WHERE target = ? ORDER BY id LIMIT ?",
+                                 [.text(target), .int(Int64(min(maxEvents, 1000)))]) {
+            Queued(id: $0.int(0), events: Int($0.int(1)), bytes: Int($0.int(2)), queuedAt: $0.double(3), lastTime: EventTime(micros: $0.int(4)), body: "")
+        }
         var out: [Queued] = []
         var events = 0, bytes = 0
-        while try s.step() {
-            let q = Queued(id: s.int(0), events: Int(s.int(1)), bytes: Int(s.int(2)), queuedAt: s.double(3), lastTime: EventTime(micros: s.int(4)), body: "")
+        for q in heads {
             if !out.isEmpty && (events + q.events > maxEvents || bytes + q.bytes + 1 > maxBytes) { break }
-            var row = q
-            row.body = s.text(5)
-            out.append(row)
+            out.append(q)
             events += q.events
             bytes += q.bytes + 1
         }
+        guard let first = out.first, let last = out.last else { return [] }
+        let bodies = try db.query("SELECT body FROM export_spool WHERE target = ? AND id BETWEEN ? AND ? ORDER BY id",
+                                  [.text(target), .int(first.id), .int(last.id)]) { $0.text(0) }
+        guard bodies.count == out.count else { return [] }  // changed meanwhile: read again
+        for i in out.indices { out[i].body = bodies[i] }
         return out
     }
 

@@ -1,0 +1,326 @@
+import Foundation
+import IWDetectCore
+import IWDetectTestSupport
+import Pipeline
+import Testing
+
+/// `exports:` through the binary, against loopback recorders standing in for Splunk HEC,
+/// Elasticsearch and the Logs Ingestion API.
+@Suite struct ExportTests {
+    let rules = packageRoot + "/rules"
+
+    /// Events of two users; the second line lacks `risk_score`, the third carries tool calls.
+    func sample(_ dir: TempDir) -> String {
+        let lines = [
+            logLine(time: at(0), user: "alice", session: "s-a", id: "log-1", injection: 0.2, risk: 0.7),
+            logLine(time: at(10), user: "bob", session: "s-b", id: "log-2", extra: ["risk_score": "null", "guardrail_triggered": "true"]),
+            logLine(time: at(20), user: "alice", session: "s-a", id: "log-3", pii: true, tools: ["search", "calc"], risk: 0.3),
+        ]
+        return dir.write("sample.jsonl", lines.joined(separator: "\n") + "\n")
+    }
+
+    func ingest(_ dir: TempDir, _ input: String, config: String, env: [String: String], extra: [String] = []) throws -> ProcessResult {
+        try run(iwDetectBinary, ["ingest", input, "--db", dir.file("state.db"), "--rules", rules, "--config", config, "--drain-timeout", "5"] + extra,
+                environment: env)
+    }
+
+    /// Every item of every recorded HEC request.
+    func hecItems(_ r: HTTPRecorder) -> [[String: Any]] {
+        r.requests.flatMap { $0.body.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } }
+    }
+
+    @Test func hecEventsHaveTheGuidesShapeFieldByField() throws {
+        let dir = TempDir()
+        let hec = try HTTPRecorder(dir)
+        let config = dir.write("config.yaml", """
+            exports:
+              - name: splunk
+                type: splunk_hec
+                url: \(hec.url)
+                token_env: TEST_HEC_TOKEN
+                host: web-1
+            """)
+        let r = try ingest(dir, sample(dir), config: config, env: ["TEST_HEC_TOKEN": "hec-secret-7"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("export splunk: 3 events sent in 1 request(s)"), "\(r.stderr)")
+        let reqs = hec.requests
+        try #require(reqs.count == 1)
+        #expect(reqs[0].path == "/services/collector/event")
+        #expect(reqs[0].headers["authorization"] == "Splunk hec-secret-7")
+        let items = hecItems(hec)
+        try #require(items.count == 3)
+        // HEC's metadata: the event time in epoch seconds, and the guide's source and sourcetype.
+        #expect(items[0]["time"] as? Double == 1_793_491_200)
+        #expect(items[1]["time"] as? Double == 1_793_491_210)
+        #expect(items[0]["host"] as? String == "web-1")
+        #expect(items[0]["source"] as? String == "ai_security_monitor")
+        #expect(items[0]["sourcetype"] as? String == "ai:inference")
+        #expect(items[0]["index"] == nil)
+        let e = try #require(items[0]["event"] as? [String: Any])
+        #expect(Set(e.keys) == ["source", "sourcetype", "event_type", "log_id", "user_id", "session_id", "risk_score", "guardrail_triggered",
+                                "injection_score", "tool_calls", "pii_detected", "model_id", "latency_ms"])
+        #expect(e["source"] as? String == "ai_security_monitor")
+        #expect(e["sourcetype"] as? String == "ai:inference")
+        #expect(e["event_type"] as? String == "ai_interaction")
+        #expect(e["log_id"] as? String == "log-1")
+        #expect(e["user_id"] as? String == "alice")
+        #expect(e["session_id"] as? String == "s-a")
+        #expect(e["risk_score"] as? Double == 0.7)
+        #expect(e["guardrail_triggered"] as? Bool == false)
+        #expect(e["injection_score"] as? Double == 0.2)
+        #expect(e["tool_calls"] as? Int == 0)
+        #expect(e["pii_detected"] as? Bool == false)
+        #expect(e["model_id"] as? String == "m-1")
+        #expect(e["latency_ms"] as? Int == 320, "the guide's latency_ms is total_latency_ms")
+        // A null is sent as null; tool_calls is a count.
+        let e2 = try #require(items[1]["event"] as? [String: Any])
+        #expect(e2["risk_score"] is NSNull)
+        #expect(e2["guardrail_triggered"] as? Bool == true)
+        let e3 = try #require(items[2]["event"] as? [String: Any])
+        #expect(e3["tool_calls"] as? Int == 2)
+        #expect(e3["pii_detected"] as? Bool == true)
+        // Prompts and outputs are never sent unless listed; the token is nowhere but its header.
+        #expect(!reqs[0].body.contains("hello there") && !reqs[0].body.contains("a reply"))
+        #expect(!reqs[0].body.contains("hec-secret-7") && !r.stderr.contains("hec-secret-7"))
+        let dump = try run("/usr/bin/env", ["sqlite3", dir.file("state.db"), ".dump"])
+        #expect(dump.status != 0 || !dump.stdout.contains("hec-secret-7"))
+    }
+
+    @Test func elasticBulkAndSentinelPayloads() throws {
+        let dir = TempDir()
+        let es = try HTTPRecorder(dir, answers: [#"body:200:{"took":3,"errors":false,"items":[]}"#], name: "es")
+        let sentinel = try HTTPRecorder(dir, answers: ["204"], name: "sentinel")
+        let config = dir.write("config.yaml", """
+            exports:
+              - name: es
+                type: elastic
+                url: \(es.url)
+                api_key_env: TEST_ES_KEY
+              - name: azure
+                type: sentinel
+                endpoint: \(sentinel.url)
+                dcr_immutable_id: dcr-0123456789abcdef0123456789abcdef
+                stream: Custom-AIInference_CL
+                token_env: TEST_AZ_TOKEN
+                enrich: false
+            """)
+        let r = try ingest(dir, sample(dir), config: config, env: ["TEST_ES_KEY": "es-key-1", "TEST_AZ_TOKEN": "az-token-2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // Elastic: _bulk NDJSON, a create action with the log_id as document id, then the ECS document.
+        let bulk = try #require(es.requests.first)
+        #expect(es.requests.count == 1)
+        #expect(bulk.path == "/_bulk")
+        #expect(bulk.headers["authorization"] == "ApiKey es-key-1")
+        #expect(bulk.headers["content-type"] == "application/x-ndjson")
+        #expect(bulk.body.hasSuffix("\n"))
+        let lines = bulk.body.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        try #require(lines.count == 6)
+        let action = try #require(lines[0]?["create"] as? [String: Any])
+        #expect(action["_index"] as? String == "iw-detect-events")
+        #expect(action["_id"] as? String == "log-1")
+        let doc = try #require(lines[1])
+        #expect(doc["@timestamp"] as? String == "2026-11-01T00:00:00.000Z")
+        let event = try #require(doc["event"] as? [String: Any])
+        #expect(event["kind"] as? String == "event")
+        #expect(event["dataset"] as? String == "ai.inference")
+        #expect(event["id"] as? String == "log-1")
+        #expect((doc["user"] as? [String: Any])?["id"] as? String == "alice")
+        let inference = try #require(doc["inference"] as? [String: Any])
+        #expect(inference["risk_score"] as? Double == 0.7)
+        #expect(inference["latency_ms"] as? Int == 320)
+        #expect(inference["event_type"] as? String == "ai_interaction")
+        #expect((lines[2]?["create"] as? [String: Any])?["_id"] as? String == "log-2")
+        // Sentinel: one JSON array of records, TimeGenerated and the fields as columns.
+        let call = try #require(sentinel.requests.first)
+        #expect(call.path == "/dataCollectionRules/dcr-0123456789abcdef0123456789abcdef/streams/Custom-AIInference_CL?api-version=2023-01-01")
+        #expect(call.headers["authorization"] == "Bearer az-token-2")
+        let records = try #require(call.json as? [[String: Any]])
+        try #require(records.count == 3)
+        #expect(records[0]["TimeGenerated"] as? String == "2026-11-01T00:00:00.000Z")
+        #expect(records[0]["log_id"] as? String == "log-1")
+        #expect(records[2]["tool_calls"] as? Int == 2)
+        #expect(records.allSatisfy { $0["iw_detect"] == nil }, "enrich: false")
+        #expect(!r.stderr.contains("es-key-1") && !r.stderr.contains("az-token-2"))
+    }
+
+    @Test func filterAndFieldsChooseEventsAndColumns() throws {
+        let dir = TempDir()
+        let hec = try HTTPRecorder(dir)
+        let config = dir.write("config.yaml", """
+            exports:
+              - name: risky
+                type: splunk_hec
+                url: \(hec.url)
+                token: test-hec-token
+                index: ai
+                filter: risk_score > 0.5 OR guardrail_triggered
+                fields:
+                  add: [source_ip, {prompt: user_input}, tool_name]
+                  drop: [session_id, pii_detected]
+            """)
+        let r = try ingest(dir, sample(dir), config: config, env: [:])
+        #expect(r.status == 0, "\(r.stderr)")
+        let items = hecItems(hec)
+        #expect(items.map { ($0["event"] as? [String: Any])?["log_id"] as? String } == ["log-1", "log-2"], "log-3 has risk 0.3 and no guardrail")
+        #expect(items.first?["index"] as? String == "ai")
+        let e = try #require(items.first?["event"] as? [String: Any])
+        #expect(e["session_id"] == nil && e["pii_detected"] == nil)
+        #expect(e["source_ip"] as? String == "10.0.0.1")
+        #expect(e["prompt"] as? String == "hello there", "a prompt is sent when listed")
+        #expect(e["tool_name"] as? [Any] != nil, "the rules' alias tool_name reads tool_calls.name")
+    }
+
+    @Test func eventsCarryTheRulesTheyFired() throws {
+        let dir = TempDir()
+        let hec = try HTTPRecorder(dir)
+        let config = dir.write("config.yaml", """
+            exports:
+              - name: splunk
+                type: splunk_hec
+                url: \(hec.url)
+                token: test-hec-token
+            """)
+        // Five high-score injections in one session within two minutes: rapid_fire_injection_attempts.
+        let lines = (0..<5).map { logLine(time: at($0 * 20), user: "mallory", session: "s-m", id: "inj-\($0)", injection: 0.9) }
+        let r = try ingest(dir, dir.write("attack.jsonl", lines.joined(separator: "\n") + "\n"), config: config, env: [:])
+        #expect(r.status == 0, "\(r.stderr)")
+        let fired = hecItems(hec).map { (($0["event"] as? [String: Any])?["iw_detect"] as? [String: Any])?["alerts"] as? [String] ?? [] }
+        // The rule wants more than 3 in 5 minutes: the fourth and fifth fire it.
+        #expect(fired.count == 5)
+        #expect(fired.prefix(3).allSatisfy { $0.isEmpty }, "\(fired)")
+        #expect(fired.suffix(2).allSatisfy { $0.contains("rapid_fire_injection_attempts") }, "\(fired)")
+    }
+
+    /// The receiver is down for a whole ingest and for a second one after a restart, then comes
+    /// up: every event is exported at least once, none is missing.
+    @Test func aTargetDownThenUpLosesNothing() throws {
+        let dir = TempDir()
+        var probe: HTTPRecorder? = try HTTPRecorder(dir, name: "probe")
+        let port = probe!.port
+        probe!.stop()
+        probe = nil
+        let config = dir.write("config.yaml", """
+            batch_lines: 500
+            exports:
+              - name: splunk
+                type: splunk_hec
+                url: http://127.0.0.1:\(port)
+                token: test-hec-token
+            delivery:
+              base_backoff_seconds: 0.05
+              max_backoff_seconds: 0.2
+            """)
+        func lines(_ range: Range<Int>) -> String {
+            range.map { logLine(time: at($0), user: "u-\($0 % 50)", session: "s-\($0 % 80)", id: "ev-\($0)") }.joined(separator: "\n") + "\n"
+        }
+        let first = try run(iwDetectBinary, ["ingest", dir.write("a.jsonl", lines(0..<3000)), "--db", dir.file("state.db"), "--rules", rules,
+                                             "--config", config, "--drain-timeout", "1"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("3000 events still queued"), "\(first.stderr)")
+        let second = try run(iwDetectBinary, ["ingest", dir.write("b.jsonl", lines(3000..<4000)), "--db", dir.file("state.db"), "--rules", rules,
+                                              "--config", config, "--drain-timeout", "0.5"])
+        #expect(second.status == 0, "\(second.stderr)")
+        let listed = try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config])
+        let row = try #require(jsonLines(listed.stdout).first)
+        #expect(row["queued"] as? Int == 4000)
+        #expect(row["sent"] as? Int == 0)
+        #expect(row["state"] as? String == "failing")
+        #expect((row["last_error"] as? String)?.contains("connection refused") == true, "\(row)")
+        let hec = try HTTPRecorder(dir, port: port, name: "hec")
+        let third = try run(iwDetectBinary, ["ingest", dir.write("c.jsonl", lines(4000..<4010)), "--db", dir.file("state.db"), "--rules", rules,
+                                             "--config", config, "--drain-timeout", "20"])
+        #expect(third.status == 0, "\(third.stderr)")
+        let ids = hecItems(hec).compactMap { ($0["event"] as? [String: Any])?["log_id"] as? String }
+        #expect(Set(ids) == Set((0..<4010).map { "ev-\($0)" }), "missing: \(Set((0..<4010).map { "ev-\($0)" }).subtracting(ids).sorted().prefix(5))")
+        #expect(hec.requests.allSatisfy { $0.body.split(separator: "\n").count <= 1000 }, "batches of at most 1000 events")
+        let after = try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config])
+        let done = try #require(jsonLines(after.stdout).first)
+        #expect(done["queued"] as? Int == 0)
+        #expect(done["state"] as? String == "ok")
+        #expect(done["sent"] as? Int == ids.count)
+    }
+
+    /// Past max_lag a target stops queueing: new events are skipped and counted, not buffered.
+    @Test func aTargetPastMaxLagStallsAndCountsWhatItSkips() throws {
+        let dir = TempDir()
+        var probe: HTTPRecorder? = try HTTPRecorder(dir, name: "probe")
+        let port = probe!.port
+        probe!.stop()
+        probe = nil
+        let config = dir.write("config.yaml", """
+            batch_lines: 10
+            exports:
+              - name: splunk
+                type: splunk_hec
+                url: http://127.0.0.1:\(port)
+                token: test-hec-token
+                max_lag: 1m
+            """)
+        // One event every 2 s for over three hours, in more than one 1 MB read. The stall is decided at
+        // each commit: the first read is queued whole; by then the oldest queued event is more than
+        // a minute behind, and the rest is skipped.
+        let input = dir.write("a.jsonl", (0..<6000).map { logLine(time: at($0 * 2), id: "ev-\($0)") }.joined(separator: "\n") + "\n")
+        let r = try run(iwDetectBinary, ["ingest", input, "--db", dir.file("state.db"), "--rules", rules, "--config", config, "--drain-timeout", "0",
+                                         "--json-summary"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("export splunk: stalled"), "\(r.stderr)")
+        let listed = try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config])
+        let row = try #require(jsonLines(listed.stdout).first)
+        let queued = row["queued"] as? Int ?? -1, skipped = row["skipped"] as? Int ?? -1
+        #expect(queued + skipped == 6000, "every event is queued or counted as skipped: \(row)")
+        #expect(queued > 0 && skipped > 0, "queued until the oldest fell a minute behind, then skipped: \(row)")
+        #expect(row["state"] as? String == "stalled")
+        #expect(row["skipped_between"] as? [String] != nil)
+    }
+
+    @Test func badExportConfigIsReportedWithFileLineAndColumn() throws {
+        var c = EngineConfig(databasePath: "/nonexistent/x.db", rulePaths: [])
+        do {
+            try c.apply(yaml: """
+                exports:
+                  - name: a
+                    type: webhook
+                    url: http://127.0.0.1:1
+                  - name: b
+                    type: splunk_hec
+                    url: http://127.0.0.1:1
+                    token: test-hec-token
+                    filter: risk_score >
+                  - name: c
+                    type: sentinel
+                    endpoint: http://127.0.0.1:1
+                    dcr_immutable_id: dcr-0123456789abcdef0123456789abcdef
+                    stream: Custom-X_CL
+                    token: test-hec-token
+                    fields: {add: [iw.score], drop: [nothing]}
+                    max_lag: 2x
+                """, file: "cfg.yaml")
+            Issue.record("the config was accepted")
+        } catch let error as ConfigError {
+            let d = error.diagnostics.map { "\($0.code)@\($0.line)" }
+            #expect(d.contains("unknown_export_type@3"), "\(d)")
+            #expect(d.contains { $0.hasPrefix("syntax_error@") || $0.hasPrefix("unexpected_end@") } || error.description.contains("filter"), "\(error)")
+            #expect(error.description.contains("'iw.score' is not a Log Analytics column name"), "\(error)")
+            #expect(error.description.contains("fields.drop names 'nothing'"), "\(error)")
+            #expect(error.description.contains("max_lag"), "\(error)")
+        }
+    }
+
+    @Test func aFilterWithAWindowFunctionIsRefused() throws {
+        let dir = TempDir()
+        var c = EngineConfig(databasePath: dir.file("state.db"), rulePaths: [rules])
+        try c.apply(yaml: """
+            exports:
+              - name: b
+                type: splunk_hec
+                url: http://127.0.0.1:1
+                token: test-hec-token
+                filter: count(session_id, 5m) > 3
+            """, file: "cfg.yaml")
+        #expect(throws: ConfigError.self) { try Engine(config: c) }
+        do { _ = try Engine(config: c) } catch {
+            #expect("\(error)".contains("cfg.yaml:6:"), "\(error)")
+            #expect("\(error)".contains("window functions"), "\(error)")
+        }
+    }
+}
