@@ -159,6 +159,11 @@ public final class Daemon: @unchecked Sendable {
             }
             metrics.refresh(deliveries: worker?.stats() ?? [:], outbox: outbox.sorted { $0.key < $1.key }.map { ($0.key, $0.value.pending, $0.value.dead) },
                             journal: journal)
+            if let exports {
+                let targets = engine.config.exports
+                let statuses = (try? ExportStore.status(statusDB, targets: targets.map(\.name))) ?? targets.map { ExportStore.Status(name: $0.name) }
+                metrics.refresh(exports: exports.stats(), targets: zip(statuses, targets).map { ($0, $1.maxLag) })
+            }
             return metrics.render()
         }
     }

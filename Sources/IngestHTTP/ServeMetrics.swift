@@ -1,4 +1,5 @@
 import Alerts
+import Exports
 import Foundation
 import IWDetectCore
 import Ingest
@@ -34,6 +35,11 @@ public final class ServeMetrics: Sendable {
         "iw_detect_http_request_duration_seconds": "Time from a request's arrival to its answer, at the HTTP input.",
         "iw_detect_journal_commit_duration_seconds": "Time of one group commit of the input journal (the requests that share it are answered after it).",
         "iw_detect_journal_commit_requests": "Requests per group commit of the input journal.",
+        "iw_detect_export_events_total": "Events of the inference stream per export target, by outcome: sent (acknowledged by the receiver), skipped (the target was stalled past max_lag, or the event was larger than the receiver takes).",
+        "iw_detect_export_requests_failed_total": "Export requests that failed (they are retried), by target.",
+        "iw_detect_export_queued_events": "Events queued for an export target and not yet acknowledged.",
+        "iw_detect_export_lag_seconds": "Event time between the oldest and the newest event queued for an export target (0 when nothing is queued).",
+        "iw_detect_export_stalled": "1 when an export target's lag is past its max_lag (new events are skipped), else 0.",
     ]
 
     /// What was last reported to the counters (the summary is cumulative).
@@ -45,6 +51,8 @@ public final class ServeMetrics: Sendable {
         var reloads: Int64 = 0
         var refused: Int64 = 0
         var deliveries: [String: DeliveryService.SinkStats] = [:]
+        var exports: [String: ExportService.Stats] = [:]
+        var exportSkipped: [String: Int64] = [:]
     }
 
     public init() {
@@ -99,6 +107,28 @@ public final class ServeMetrics: Sendable {
             add("iw_detect_rule_reloads_total", [("outcome", "refused")], summary.reloadsRefused - r.refused)
             r.reloads = summary.reloads
             r.refused = summary.reloadsRefused
+            for (target, e) in summary.exports {
+                add("iw_detect_export_events_total", [("target", target), ("outcome", "skipped")], e.skipped - (r.exportSkipped[target] ?? 0))
+                r.exportSkipped[target] = e.skipped
+            }
+        }
+    }
+
+    /// Before a scrape: the export workers' counts and each target's queue (from the spool).
+    public func refresh(exports stats: [String: ExportService.Stats], targets: [(ExportStore.Status, maxLag: EventTime.Duration)]) {
+        last.withLock { r in
+            for (status, _) in targets {
+                let now = stats[status.name] ?? ExportService.Stats(), was = r.exports[status.name] ?? ExportService.Stats()
+                add("iw_detect_export_events_total", [("target", status.name), ("outcome", "sent")], now.sent - was.sent)
+                add("iw_detect_export_events_total", [("target", status.name), ("outcome", "skipped")], 0)
+                add("iw_detect_export_requests_failed_total", [("target", status.name)], now.failures - was.failures)
+                r.exports[status.name] = now
+            }
+        }
+        for (status, maxLag) in targets {
+            Gauge(label: "iw_detect_export_queued_events", dimensions: [("target", status.name)]).record(Double(status.pending))
+            Gauge(label: "iw_detect_export_lag_seconds", dimensions: [("target", status.name)]).record(Double(status.lag.micros) / 1e6)
+            Gauge(label: "iw_detect_export_stalled", dimensions: [("target", status.name)]).record(status.lag > maxLag ? 1 : 0)
         }
     }
 
