@@ -24,7 +24,8 @@ public enum ExportStore {
                 failures INTEGER NOT NULL DEFAULT 0,
                 skipped INTEGER NOT NULL DEFAULT 0, skipped_first INTEGER, skipped_last INTEGER,
                 last_sent_at REAL, last_sent_event_time INTEGER,
-                last_error TEXT, last_error_at REAL
+                last_error TEXT, last_error_at REAL,
+                stalled INTEGER NOT NULL DEFAULT 0
             ) WITHOUT ROWID;
             """),
     ]
@@ -92,7 +93,8 @@ public enum ExportStore {
         var out: [Queued] = []
         var events = 0, bytes = 0
         for q in heads {
-            if !out.isEmpty && (events + q.events > maxEvents || bytes + q.bytes + 1 > maxBytes) { break }
+            // A body is the chunks joined by one separator byte (and, for arrays, wrapped in two).
+            if !out.isEmpty && (events + q.events > maxEvents || bytes + q.bytes + 2 > maxBytes) { break }
             out.append(q)
             events += q.events
             bytes += q.bytes + 1
@@ -115,6 +117,9 @@ public enum ExportStore {
                 UPDATE export_targets SET sent = sent + ?, requests = requests + 1, last_sent_at = ?,
                     last_sent_event_time = max(coalesce(last_sent_event_time, ?), ?) WHERE name = ?
                 """, [.int(Int64(chunks.reduce(0) { $0 + $1.events })), .double(now), .int(last.lastTime.micros), .int(last.lastTime.micros), .text(target)])
+            // Nothing left behind: no longer stalled (the pipeline sees it at its next commit).
+            try db.run("UPDATE export_targets SET stalled = 0 WHERE name = ? AND NOT EXISTS (SELECT 1 FROM export_spool WHERE target = ?)",
+                       [.text(target), .text(target)])
         }
     }
 
@@ -124,6 +129,14 @@ public enum ExportStore {
             try ensure(target, in: db)
             try db.run("UPDATE export_targets SET failures = failures + 1, last_error = ?, last_error_at = ? WHERE name = ?",
                        [.text(error), .double(now), .text(target)])
+        }
+    }
+
+    /// Records that the pipeline stalled the target (past max_lag) or resumed it.
+    public static func setStalled(_ stalled: Bool, target: String, in db: Database) throws {
+        try db.atomically {
+            try ensure(target, in: db)
+            try db.run("UPDATE export_targets SET stalled = ? WHERE name = ?", [.int(stalled ? 1 : 0), .text(target)])
         }
     }
 
@@ -140,6 +153,8 @@ public enum ExportStore {
         public var lastSentEventTime: EventTime?
         public var lastError: String?
         public var lastErrorAt: Double?
+        /// Whether the pipeline stalled it: new events are skipped until it is within max_lag.
+        public var stalled = false
         /// Events queued and not yet acknowledged.
         public var pending: Int64 = 0
         /// The event time of the oldest and the newest of them.
@@ -159,7 +174,8 @@ public enum ExportStore {
     public static func status(_ db: Database, targets: [String]) throws -> [Status] {
         var byName: [String: Status] = [:]
         for st in try db.query("""
-            SELECT name, sent, requests, failures, skipped, skipped_first, skipped_last, last_sent_at, last_sent_event_time, last_error, last_error_at
+            SELECT name, sent, requests, failures, skipped, skipped_first, skipped_last, last_sent_at, last_sent_event_time, last_error, last_error_at,
+                stalled
             FROM export_targets
             """, [], { s -> Status in
                 var st = Status(name: s.text(0))
@@ -170,6 +186,7 @@ public enum ExportStore {
                 st.lastSentEventTime = s.isNull(8) ? nil : EventTime(micros: s.int(8))
                 st.lastError = s.optionalText(9)
                 st.lastErrorAt = s.isNull(10) ? nil : s.double(10)
+                st.stalled = s.int(11) != 0
                 return st
             }) {
             byName[st.name] = st

@@ -135,8 +135,14 @@ public struct Exporter {
         return (chunks, skipped, oversize)
     }
 
+    /// At start: which targets a previous run left stalled (checked again at the first commit).
+    public mutating func loadStalls(_ db: Database) throws {
+        let statuses = try ExportStore.status(db, targets: names)
+        for t in targets.indices { targets[t].stalled = statuses[t].stalled }
+    }
+
     /// After a commit: stalls each target whose oldest queued event is more than `max_lag` behind
-    /// `clock`, and resumes it once it is not. Returns the targets that changed, with the new state.
+    /// `clock`, and resumes it once it is not (recorded for `exports list`). Returns the targets that changed, with the new state.
     public mutating func updateStalls(_ db: Database, clock: EventTime) throws -> [(String, Bool)] {
         var changed: [(String, Bool)] = []
         for t in targets.indices {
@@ -144,6 +150,7 @@ public struct Exporter {
             let stalled = oldest.map { clock.micros - $0.micros > targets[t].config.maxLag.micros } ?? false
             if stalled != targets[t].stalled {
                 targets[t].stalled = stalled
+                try ExportStore.setStalled(stalled, target: targets[t].config.name, in: db)
                 changed.append((targets[t].config.name, stalled))
             }
         }

@@ -16,6 +16,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// The compact JSON text.
     public func serialized() -> String {
         var out = ""
+        out.reserveCapacity(256)
         write(to: &out, indent: nil, level: 0)
         return out
     }
@@ -75,6 +76,12 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// Appends `s` as a JSON string literal.
     public static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings need no escape: appended whole (the same bytes as scalar by scalar).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -162,7 +162,7 @@ public final class Daemon: @unchecked Sendable {
             if let exports {
                 let targets = engine.config.exports
                 let statuses = (try? ExportStore.status(statusDB, targets: targets.map(\.name))) ?? targets.map { ExportStore.Status(name: $0.name) }
-                metrics.refresh(exports: exports.stats(), targets: zip(statuses, targets).map { ($0, $1.maxLag) })
+                metrics.refresh(exports: exports.stats(), targets: statuses)
             }
             return metrics.render()
         }

@@ -39,7 +39,7 @@ public final class ServeMetrics: Sendable {
         "iw_detect_export_requests_failed_total": "Export requests that failed (they are retried), by target.",
         "iw_detect_export_queued_events": "Events queued for an export target and not yet acknowledged.",
         "iw_detect_export_lag_seconds": "Event time between the oldest and the newest event queued for an export target (0 when nothing is queued).",
-        "iw_detect_export_stalled": "1 when an export target's lag is past its max_lag (new events are skipped), else 0.",
+        "iw_detect_export_stalled": "1 while an export target is stalled (its oldest queued event more than max_lag behind the stream: new events are skipped), else 0.",
     ]
 
     /// What was last reported to the counters (the summary is cumulative).
@@ -115,9 +115,9 @@ public final class ServeMetrics: Sendable {
     }
 
     /// Before a scrape: the export workers' counts and each target's queue (from the spool).
-    public func refresh(exports stats: [String: ExportService.Stats], targets: [(ExportStore.Status, maxLag: EventTime.Duration)]) {
+    public func refresh(exports stats: [String: ExportService.Stats], targets: [ExportStore.Status]) {
         last.withLock { r in
-            for (status, _) in targets {
+            for status in targets {
                 let now = stats[status.name] ?? ExportService.Stats(), was = r.exports[status.name] ?? ExportService.Stats()
                 add("iw_detect_export_events_total", [("target", status.name), ("outcome", "sent")], now.sent - was.sent)
                 add("iw_detect_export_events_total", [("target", status.name), ("outcome", "skipped")], 0)
@@ -125,10 +125,10 @@ public final class ServeMetrics: Sendable {
                 r.exports[status.name] = now
             }
         }
-        for (status, maxLag) in targets {
+        for status in targets {
             Gauge(label: "iw_detect_export_queued_events", dimensions: [("target", status.name)]).record(Double(status.pending))
             Gauge(label: "iw_detect_export_lag_seconds", dimensions: [("target", status.name)]).record(Double(status.lag.micros) / 1e6)
-            Gauge(label: "iw_detect_export_stalled", dimensions: [("target", status.name)]).record(status.lag > maxLag ? 1 : 0)
+            Gauge(label: "iw_detect_export_stalled", dimensions: [("target", status.name)]).record(status.stalled ? 1 : 0)
         }
     }
 

@@ -122,6 +122,7 @@ public final class Engine {
         self.decoder = JSONLineDecoder(fields: table, maxLineBytes: config.maxLineBytes)
         self.db = try openStateDatabase(config.databasePath)
         self.committer = StateCommitter(db: db)
+        try exporter?.loadStalls(db)
         var rules = RuleEngine(ruleSet: ruleSet, settings: config.evaluation)
         var suppressor = Suppressor()
         try BaselineStore.load(&baseline, from: db)

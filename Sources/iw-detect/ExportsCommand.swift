@@ -35,7 +35,7 @@ struct ExportsCommand: AsyncParsableCommand {
                 ? try ExportStore.status(try common.existingDatabase(), targets: names)
                 : names.map { ExportStore.Status(name: $0) }
             for (target, st) in zip(config.exports, statuses) {
-                let state = List.state(st, target)
+                let state = List.state(st)
                 if json {
                     var o: [(String, JSONValue)] = [
                         ("name", .string(st.name)), ("type", .string(target.kind)), ("state", .string(state)), ("sends", .string(target.summary)),
@@ -63,9 +63,9 @@ struct ExportsCommand: AsyncParsableCommand {
             }
         }
 
-        static func state(_ st: ExportStore.Status, _ target: ExportTargetConfig) -> String {
+        static func state(_ st: ExportStore.Status) -> String {
+            if st.stalled { return "stalled" }
             if st.pending == 0 { return "ok" }
-            if st.lag > target.maxLag { return "stalled" }
             if let e = st.lastErrorAt, e >= (st.lastSentAt ?? 0) { return "failing" }
             return "sending"
         }

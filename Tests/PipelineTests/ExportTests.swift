@@ -271,6 +271,17 @@ import Testing
         #expect(queued > 0 && skipped > 0, "queued until the oldest fell a minute behind, then skipped: \(row)")
         #expect(row["state"] as? String == "stalled")
         #expect(row["skipped_between"] as? [String] != nil)
+        // The receiver comes back: what was queued is sent, and the target is no longer stalled.
+        let hec = try HTTPRecorder(dir, port: port, name: "hec")
+        let more = dir.write("b.jsonl", (6000..<6010).map { logLine(time: at($0 * 2), id: "ev-\($0)") }.joined(separator: "\n") + "\n")
+        let again = try run(iwDetectBinary, ["ingest", more, "--db", dir.file("state.db"), "--rules", rules, "--config", config, "--drain-timeout", "20"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let after = try #require(jsonLines(try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config]).stdout).first)
+        #expect(after["state"] as? String == "ok", "\(after)")
+        #expect(after["queued"] as? Int == 0)
+        #expect(after["sent"] as? Int == queued, "\(after)")
+        #expect((after["skipped"] as? Int ?? 0) >= skipped, "what was skipped stays counted")
+        #expect(hec.requests.flatMap { $0.body.split(separator: "\n") }.count == queued)
     }
 
     @Test func badExportConfigIsReportedWithFileLineAndColumn() throws {
