@@ -107,7 +107,7 @@ let package = Package(
         // Tests/Fuzz/Package.swift (scripts/fuzz) and by FuzzRegressionTests on the committed corpus.
         .target(
             name: "IWDetectFuzzEntries",
-            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Yams"],
+            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports", "Yams"],
             path: "Tests/Fuzz/Entries",
             swiftSettings: swiftSettings
         ),

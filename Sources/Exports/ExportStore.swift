@@ -67,9 +67,9 @@ public enum ExportStore {
         try db.run("INSERT OR IGNORE INTO export_targets(name) VALUES (?)", [.text(target)])
     }
 
-    /// The event time of the target's oldest queued chunk (the start of what it has not sent).
-    public static func oldestQueued(_ db: Database, target: String) throws -> EventTime? {
-        try db.query("SELECT first_time FROM export_spool WHERE target = ? ORDER BY id LIMIT 1", [.text(target)]) { EventTime(micros: $0.int(0)) }.first
+    /// When (wall clock, Unix seconds) the target's oldest queued chunk was queued.
+    public static func oldestQueuedAt(_ db: Database, target: String) throws -> Double? {
+        try db.query("SELECT queued_at FROM export_spool WHERE target = ? ORDER BY id LIMIT 1", [.text(target)]) { $0.double(0) }.first
     }
 
     /// A queued chunk, as the worker reads it.
@@ -157,17 +157,15 @@ public enum ExportStore {
         public var stalled = false
         /// Events queued and not yet acknowledged.
         public var pending: Int64 = 0
-        /// The event time of the oldest and the newest of them.
+        /// The event time of the oldest of them.
         public var oldestPending: EventTime?
-        public var newestPending: EventTime?
+        /// When the oldest of them was queued (wall clock, Unix seconds).
+        public var oldestQueuedAt: Double?
 
         public init(name: String) { self.name = name }
 
-        /// How far the oldest unsent event is behind the newest queued one (zero when caught up).
-        public var lag: EventTime.Duration {
-            guard let o = oldestPending, let n = newestPending else { return .seconds(0) }
-            return EventTime.Duration(micros: max(0, n.micros - o.micros))
-        }
+        /// Seconds the oldest queued event has waited (0 when nothing is queued).
+        public func lag(now: Double) -> Double { oldestQueuedAt.map { max(0, now - $0) } ?? 0 }
     }
 
     /// The status of each of `targets` (in that order), including ones never used.
@@ -192,12 +190,12 @@ public enum ExportStore {
             byName[st.name] = st
         }
         for (name, pending, oldest, newest) in try db.query(
-            "SELECT target, sum(events), min(first_time), max(last_time) FROM export_spool GROUP BY target", [], {
-                ($0.text(0), $0.int(1), EventTime(micros: $0.int(2)), EventTime(micros: $0.int(3)))
+            "SELECT target, sum(events), min(first_time), min(queued_at) FROM export_spool GROUP BY target", [], {
+                ($0.text(0), $0.int(1), EventTime(micros: $0.int(2)), $0.double(3))
             }) {
             byName[name, default: Status(name: name)].pending = pending
             byName[name, default: Status(name: name)].oldestPending = oldest
-            byName[name, default: Status(name: name)].newestPending = newest
+            byName[name, default: Status(name: name)].oldestQueuedAt = newest
         }
         return targets.map { byName[$0] ?? Status(name: $0) }
     }

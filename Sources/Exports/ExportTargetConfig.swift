@@ -28,8 +28,8 @@ public struct ExportTargetConfig: Sendable {
     public var flushInterval = 1.0
     /// Events per request at most (the sink's `batch_size` key; 1…1000, default 1000).
     public var batchSize: Int
-    /// How far (stream time) the oldest unsent event may fall behind the stream before the target
-    /// is stalled: new events are then counted as skipped instead of queued.
+    /// How long (wall clock) the oldest unsent event may wait before the target is stalled: new
+    /// events are then counted as skipped instead of queued.
     public var maxLag = EventTime.Duration.hours(24)
 
     public var kind: String { type(of: connection).kind }
@@ -89,7 +89,7 @@ public struct ExportTargetConfig: Sendable {
         }
         if let v = r.bool(m, "enrich", "export '\(name)': enrich") { target.enrich = v }
         if let v = r.double(m, "flush_interval", "export '\(name)': flush_interval", in: 0...3600) { target.flushInterval = v }
-        if let v = r.duration(m, "max_lag", "export '\(name)': max_lag", in: .minutes(1)...(.days(365))) { target.maxLag = v }
+        if let v = r.duration(m, "max_lag", "export '\(name)': max_lag", in: .seconds(1)...(.days(365))) { target.maxLag = v }
         return target
     }
 

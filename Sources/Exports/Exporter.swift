@@ -20,8 +20,8 @@ public struct Exporter {
         var bytes = 0
         var first = EventTime(micros: .max), last = EventTime(micros: .min)
         var chunks: [ExportStore.Chunk] = []
-        /// Whether the oldest queued event is more than `max_lag` behind the stream: then new
-        /// events are skipped, and counted.
+        /// Whether the oldest queued event has waited more than `max_lag`: then new events are
+        /// skipped, and counted.
         var stalled = false
         var skipped: ExportStore.Skipped?
         /// Events that matched but were skipped as too large for any request (also in `skipped`).
@@ -135,19 +135,21 @@ public struct Exporter {
         return (chunks, skipped, oversize)
     }
 
-    /// At start: which targets a previous run left stalled (checked again at the first commit).
+    /// At start: which targets a previous run left stalled (checked again at once).
     public mutating func loadStalls(_ db: Database) throws {
         let statuses = try ExportStore.status(db, targets: names)
         for t in targets.indices { targets[t].stalled = statuses[t].stalled }
     }
 
-    /// After a commit: stalls each target whose oldest queued event is more than `max_lag` behind
-    /// `clock`, and resumes it once it is not (recorded for `exports list`). Returns the targets that changed, with the new state.
-    public mutating func updateStalls(_ db: Database, clock: EventTime) throws -> [(String, Bool)] {
+    /// At start and after each commit: stalls each target whose oldest queued event has waited
+    /// more than `max_lag` (wall clock, so a fast replay of old logs to a receiver that keeps up
+    /// never stalls), and resumes it once it has not (recorded for `exports list`). Returns the
+    /// targets that changed, with the new state.
+    public mutating func updateStalls(_ db: Database, now: Double) throws -> [(String, Bool)] {
         var changed: [(String, Bool)] = []
         for t in targets.indices {
-            let oldest = try ExportStore.oldestQueued(db, target: targets[t].config.name)
-            let stalled = oldest.map { clock.micros - $0.micros > targets[t].config.maxLag.micros } ?? false
+            let oldest = try ExportStore.oldestQueuedAt(db, target: targets[t].config.name)
+            let stalled = oldest.map { now - $0 > Double(targets[t].config.maxLag.micros) / 1e6 } ?? false
             if stalled != targets[t].stalled {
                 targets[t].stalled = stalled
                 try ExportStore.setStalled(stalled, target: targets[t].config.name, in: db)

@@ -38,8 +38,8 @@ public final class ServeMetrics: Sendable {
         "iw_detect_export_events_total": "Events of the inference stream per export target, by outcome: sent (acknowledged by the receiver), skipped (the target was stalled past max_lag, or the event was larger than the receiver takes).",
         "iw_detect_export_requests_failed_total": "Export requests that failed (they are retried), by target.",
         "iw_detect_export_queued_events": "Events queued for an export target and not yet acknowledged.",
-        "iw_detect_export_lag_seconds": "Event time between the oldest and the newest event queued for an export target (0 when nothing is queued).",
-        "iw_detect_export_stalled": "1 while an export target is stalled (its oldest queued event more than max_lag behind the stream: new events are skipped), else 0.",
+        "iw_detect_export_lag_seconds": "Seconds the oldest event queued for an export target has waited (0 when nothing is queued).",
+        "iw_detect_export_stalled": "1 while an export target is stalled (its oldest queued event waited more than max_lag: new events are skipped), else 0.",
     ]
 
     /// What was last reported to the counters (the summary is cumulative).
@@ -127,7 +127,7 @@ public final class ServeMetrics: Sendable {
         }
         for status in targets {
             Gauge(label: "iw_detect_export_queued_events", dimensions: [("target", status.name)]).record(Double(status.pending))
-            Gauge(label: "iw_detect_export_lag_seconds", dimensions: [("target", status.name)]).record(Double(status.lag.micros) / 1e6)
+            Gauge(label: "iw_detect_export_lag_seconds", dimensions: [("target", status.name)]).record(status.lag(now: Date().timeIntervalSince1970))
             Gauge(label: "iw_detect_export_stalled", dimensions: [("target", status.name)]).record(status.stalled ? 1 : 0)
         }
     }

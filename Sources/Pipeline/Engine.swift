@@ -133,6 +133,7 @@ public final class Engine {
                               sinkNames: names,
                               everywhere: sinks.filter { $0.name == "stdout" && (config.stdout ?? config.sinks.isEmpty) }.map(\.name),
                               excludeAlerting: config.baseline.excludeAlerting)
+        try noteStalls()
     }
 
     /// The fields rules and filters may use without an `unknown_field` warning.
@@ -364,10 +365,15 @@ public final class Engine {
         for (name, n) in e.oversize {
             logger.warning("export \(name): \(n) event(s) larger than the receiver takes in one request were skipped (counted in iw-detect exports list)")
         }
+        try noteStalls()
+    }
+
+    /// Stalls or resumes export targets by how long their oldest queued event has waited.
+    func noteStalls() throws {
         guard exporter != nil else { return }
-        for (name, stalled) in try exporter!.updateStalls(db, clock: streamClock) {
+        for (name, stalled) in try exporter!.updateStalls(db, now: Date().timeIntervalSince1970) {
             if stalled {
-                logger.error("export \(name): stalled: its oldest unsent event is more than max_lag behind the stream; new events are skipped (and counted) until it catches up")
+                logger.error("export \(name): stalled: its oldest unsent event has waited more than max_lag; new events are skipped (and counted) until it catches up")
             } else {
                 logger.notice("export \(name): caught up within max_lag; events are queued again")
             }

@@ -17,7 +17,7 @@ struct ExportsCommand: AsyncParsableCommand {
             abstract: "Each export target: where it sends (no secrets), events sent, events queued and how far behind they are, events skipped, the last error.",
             discussion: """
                 The state is one of: ok (nothing queued), sending (events queued within max_lag), failing (the last \
-                request failed, events queued), stalled (the oldest queued event is more than max_lag behind: new events \
+                request failed, events queued), stalled (the oldest queued event has waited more than max_lag: new events \
                 are skipped and counted until it catches up).
                 """
         )
@@ -34,13 +34,14 @@ struct ExportsCommand: AsyncParsableCommand {
             let statuses = FileManager.default.fileExists(atPath: config.databasePath)
                 ? try ExportStore.status(try common.existingDatabase(), targets: names)
                 : names.map { ExportStore.Status(name: $0) }
+            let now = Date().timeIntervalSince1970
             for (target, st) in zip(config.exports, statuses) {
                 let state = List.state(st)
                 if json {
                     var o: [(String, JSONValue)] = [
                         ("name", .string(st.name)), ("type", .string(target.kind)), ("state", .string(state)), ("sends", .string(target.summary)),
                         ("sent", .int(st.sent)), ("requests", .int(st.requests)), ("failed_requests", .int(st.failures)),
-                        ("queued", .int(st.pending)), ("lag_seconds", .number(Double(st.lag.micros) / 1e6)),
+                        ("queued", .int(st.pending)), ("lag_seconds", .number((st.lag(now: now) * 1000).rounded() / 1000)),
                         ("skipped", .int(st.skipped)),
                     ]
                     if let t = st.oldestPending { o.append(("oldest_queued", .string(t.description))) }
@@ -55,7 +56,7 @@ struct ExportsCommand: AsyncParsableCommand {
                 print("  sends:   \(target.summary)")
                 print("  sent:    \(st.sent) events in \(st.requests) request(s)" + (st.lastSentEventTime.map { ", through event time \($0)" } ?? "")
                       + (st.failures > 0 ? "; \(st.failures) failed request(s)" : ""))
-                print("  queued:  \(st.pending) events" + (st.oldestPending.map { ", oldest \($0), \(st.lag) behind the newest queued" } ?? ""))
+                print("  queued:  \(st.pending) events" + (st.oldestPending.map { ", the oldest of event time \($0), waiting \(EventTime.Duration(micros: Int64(st.lag(now: now) * 1e6)))" } ?? ""))
                 if st.skipped > 0, let a = st.skippedFirst, let b = st.skippedLast {
                     print("  skipped: \(st.skipped) events between \(a) and \(b) (stalled past max_lag, or larger than the receiver takes)")
                 }

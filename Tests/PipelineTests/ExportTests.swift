@@ -86,10 +86,11 @@ import Testing
         #expect(dump.status != 0 || !dump.stdout.contains("hec-secret-7"))
     }
 
-    @Test func elasticBulkAndSentinelPayloads() throws {
+    @Test func elasticLogstashAndSentinelPayloads() throws {
         let dir = TempDir()
         let es = try HTTPRecorder(dir, answers: [#"body:200:{"took":3,"errors":false,"items":[]}"#], name: "es")
         let sentinel = try HTTPRecorder(dir, answers: ["204"], name: "sentinel")
+        let logstash = try HTTPRecorder(dir, name: "logstash")
         let config = dir.write("config.yaml", """
             exports:
               - name: es
@@ -103,8 +104,13 @@ import Testing
                 stream: Custom-AIInference_CL
                 token_env: TEST_AZ_TOKEN
                 enrich: false
+              - name: ls
+                type: logstash
+                url: \(logstash.url)/ai
+                username: iw
+                password_env: TEST_LS_PASSWORD
             """)
-        let r = try ingest(dir, sample(dir), config: config, env: ["TEST_ES_KEY": "es-key-1", "TEST_AZ_TOKEN": "az-token-2"])
+        let r = try ingest(dir, sample(dir), config: config, env: ["TEST_ES_KEY": "es-key-1", "TEST_AZ_TOKEN": "az-token-2", "TEST_LS_PASSWORD": "ls-pass-3"])
         #expect(r.status == 0, "\(r.stderr)")
         // Elastic: _bulk NDJSON, a create action with the log_id as document id, then the ECS document.
         let bulk = try #require(es.requests.first)
@@ -140,7 +146,15 @@ import Testing
         #expect(records[0]["log_id"] as? String == "log-1")
         #expect(records[2]["tool_calls"] as? Int == 2)
         #expect(records.allSatisfy { $0["iw_detect"] == nil }, "enrich: false")
-        #expect(!r.stderr.contains("es-key-1") && !r.stderr.contains("az-token-2"))
+        // Logstash: one JSON array per request, @timestamp first, then the fields.
+        let post = try #require(logstash.requests.first)
+        #expect(post.path == "/ai")
+        #expect(post.headers["authorization"] == "Basic " + Data("iw:ls-pass-3".utf8).base64EncodedString())
+        let elements = try #require(post.json as? [[String: Any]])
+        #expect(elements.map { $0["log_id"] as? String } == ["log-1", "log-2", "log-3"])
+        #expect(elements[0]["@timestamp"] as? String == "2026-11-01T00:00:00.000Z")
+        #expect(post.body.hasPrefix(#"[{"@timestamp":"2026-11-01T00:00:00.000Z","event_type":"ai_interaction","log_id":"log-1""#), "\(post.body.prefix(120))")
+        #expect(!r.stderr.contains("es-key-1") && !r.stderr.contains("az-token-2") && !r.stderr.contains("ls-pass-3"))
     }
 
     @Test func filterAndFieldsChooseEventsAndColumns() throws {
@@ -248,40 +262,48 @@ import Testing
         probe!.stop()
         probe = nil
         let config = dir.write("config.yaml", """
-            batch_lines: 10
             exports:
               - name: splunk
                 type: splunk_hec
                 url: http://127.0.0.1:\(port)
                 token: test-hec-token
-                max_lag: 1m
+                max_lag: 1s
             """)
-        // One event every 2 s for over three hours, in more than one 1 MB read. The stall is decided at
-        // each commit: the first read is queued whole; by then the oldest queued event is more than
-        // a minute behind, and the rest is skipped.
-        let input = dir.write("a.jsonl", (0..<6000).map { logLine(time: at($0 * 2), id: "ev-\($0)") }.joined(separator: "\n") + "\n")
-        let r = try run(iwDetectBinary, ["ingest", input, "--db", dir.file("state.db"), "--rules", rules, "--config", config, "--drain-timeout", "0",
-                                         "--json-summary"])
-        #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("export splunk: stalled"), "\(r.stderr)")
-        let listed = try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config])
-        let row = try #require(jsonLines(listed.stdout).first)
-        let queued = row["queued"] as? Int ?? -1, skipped = row["skipped"] as? Int ?? -1
-        #expect(queued + skipped == 6000, "every event is queued or counted as skipped: \(row)")
-        #expect(queued > 0 && skipped > 0, "queued until the oldest fell a minute behind, then skipped: \(row)")
-        #expect(row["state"] as? String == "stalled")
-        #expect(row["skipped_between"] as? [String] != nil)
+        func ingest(_ name: String, _ range: Range<Int>, drain: String) throws -> ProcessResult {
+            let input = dir.write(name, range.map { logLine(time: at($0 * 2), id: "ev-\($0)") }.joined(separator: "\n") + "\n")
+            return try run(iwDetectBinary, ["ingest", input, "--db", dir.file("state.db"), "--rules", rules, "--config", config, "--drain-timeout", drain])
+        }
+        func status() throws -> [String: Any] {
+            try #require(jsonLines(try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config]).stdout).first)
+        }
+        // The receiver is down: the first run queues its events.
+        #expect(try ingest("a.jsonl", 0..<300, drain: "0").status == 0)
+        #expect(try status()["queued"] as? Int == 300)
+        // A second later they have waited past max_lag: the next run skips its events, and counts them.
+        usleep(1_200_000)
+        let second = try ingest("b.jsonl", 300..<500, drain: "0")
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("export splunk: stalled"), "\(second.stderr)")
+        #expect(second.stderr.contains("export splunk: 0 events queued, 200 skipped"), "\(second.stderr)")
+        let row = try status()
+        #expect(row["state"] as? String == "stalled", "\(row)")
+        #expect(row["queued"] as? Int == 300)
+        #expect(row["skipped"] as? Int == 200)
+        #expect(row["skipped_between"] as? [String] == [at(600), at(998)])
+        #expect((row["lag_seconds"] as? Double ?? 0) >= 1.2, "\(row)")
         // The receiver comes back: what was queued is sent, and the target is no longer stalled.
         let hec = try HTTPRecorder(dir, port: port, name: "hec")
-        let more = dir.write("b.jsonl", (6000..<6010).map { logLine(time: at($0 * 2), id: "ev-\($0)") }.joined(separator: "\n") + "\n")
-        let again = try run(iwDetectBinary, ["ingest", more, "--db", dir.file("state.db"), "--rules", rules, "--config", config, "--drain-timeout", "20"])
-        #expect(again.status == 0, "\(again.stderr)")
-        let after = try #require(jsonLines(try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config]).stdout).first)
+        let third = try ingest("c.jsonl", 500..<510, drain: "20")
+        #expect(third.status == 0, "\(third.stderr)")
+        let after = try status()
         #expect(after["state"] as? String == "ok", "\(after)")
         #expect(after["queued"] as? Int == 0)
-        #expect(after["sent"] as? Int == queued, "\(after)")
-        #expect((after["skipped"] as? Int ?? 0) >= skipped, "what was skipped stays counted")
-        #expect(hec.requests.flatMap { $0.body.split(separator: "\n") }.count == queued)
+        #expect(after["sent"] as? Int == 300, "the 10 events of the third run came while it was still stalled: \(after)")
+        #expect(after["skipped"] as? Int == 210, "what was skipped stays counted")
+        #expect(hec.requests.flatMap { $0.body.split(separator: "\n") }.count == 300)
+        // The next run queues again.
+        let fourth = try ingest("d.jsonl", 510..<520, drain: "20")
+        #expect(fourth.stderr.contains("export splunk: 10 events sent"), "\(fourth.stderr)")
     }
 
     @Test func badExportConfigIsReportedWithFileLineAndColumn() throws {

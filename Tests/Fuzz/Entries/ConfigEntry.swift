@@ -1,9 +1,13 @@
 import Alerts
+import Exports
 import Foundation
+import IWDetectCore
 import Pipeline
+import Rules
 
-/// The YAML config loader on the input (written to a private temporary file), then the sinks the
-/// config describes, built without an environment.
+/// The YAML config loader on the input (written to a private temporary file), then the sinks and
+/// export targets (receivers, projections, filters) the config describes, built without an
+/// environment.
 ///
 /// The sinks' file paths are redirected into the temporary folder first: a `jsonl` sink opens its
 /// file for appending, and a fuzzed path must not create files anywhere else. An empty path stays
@@ -31,6 +35,15 @@ public func fuzzConfig(_ data: UnsafeRawBufferPointer) {
     do {
         let sinks = try config.makeSinks(environment: [:])
         for s in sinks { _ = (s.name, s.isLocal) }
+    } catch {
+        _ = "\(error)"
+    }
+    var fields = FieldTable()
+    var warnings: [Diagnostic] = []
+    do {
+        let exporter = try Exporter(config.exports, metrics: config.metrics, lists: [:], fields: &fields, known: KnownFields(),
+                                    environment: [:], warnings: &warnings)
+        _ = (exporter.names, config.exports.map(\.summary))
     } catch {
         _ = "\(error)"
     }
