@@ -15,10 +15,94 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// The compact JSON text.
     public func serialized() -> String {
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(256)
-        write(to: &out, indent: nil, level: 0)
-        return out
+        write(to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the compact JSON text as UTF-8 (what ``serialized()`` returns, without a String
+    /// per piece: alerts and every exported event are written this way).
+    public func write(to out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: b ? "true".utf8 : "false".utf8)
+        case .int(let i): JSONValue.appendInteger(i, to: &out)
+        case .number(let d):
+            if d.isFinite, d == d.rounded(), Swift.abs(d) < 1e15 { JSONValue.appendInteger(Int64(d), to: &out) } else {
+                out.append(contentsOf: JSONValue.format(d).utf8)
+            }
+        case .string(let s): JSONValue.quote(s, into: &out)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (k, item) in items.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                item.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (k, (key, value)) in members.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.quote(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                value.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
+        if i == .min { out.append(contentsOf: String(i).utf8); return }
+        var v = i < 0 ? -i : i
+        if i < 0 { out.append(UInt8(ascii: "-")) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
+        }
+    }
+
+    /// Appends `s` as a JSON string literal, as UTF-8: the same bytes as ``quote(_:into:)-(_,inout String)``.
+    public static func quote(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { bytes in
+            var start = 0
+            for i in 0..<bytes.count {
+                let b = bytes[i]
+                if b >= 0x20 && b != 0x22 && b != 0x5C { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                escape(b, into: &out)
+                start = i + 1
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]))
+        }
+        if done == nil {
+            for b in s.utf8 {
+                if b >= 0x20 && b != 0x22 && b != 0x5C { out.append(b) } else { escape(b, into: &out) }
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func escape(_ b: UInt8, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\\"))
+        switch b {
+        case 0x22: out.append(UInt8(ascii: "\""))
+        case 0x5C: out.append(UInt8(ascii: "\\"))
+        case 0x0A: out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(UInt8(ascii: "t"))
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+        }
     }
 
     /// JSON text indented by two spaces, one member per line.

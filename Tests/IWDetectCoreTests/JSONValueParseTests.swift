@@ -20,6 +20,33 @@ import Testing
         #expect(v["n"] == .array([.number(1000), .number(-0.5), .number(12345678901234567890), .int(0)]))
     }
 
+    /// The byte writer behind `serialized()` writes what the text writer does (which `pretty()`
+    /// still uses), escape for escape: every ASCII byte, the integers' edges, non-finite numbers.
+    @Test func compactBytesMatchTheTextWriter() throws {
+        let ascii = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
+        let v = JSONValue.object([
+            ("ascii", .string(ascii)), ("uni", .string("é🎉\u{2028}")), ("", .string("")),
+            ("ints", .array([.int(0), .int(-1), .int(Int64.max), .int(Int64.min), .number(-0.0), .number(1e15), .number(123456.0), .number(0.1),
+                             .number(.nan), .number(.infinity), .number(-2.5e-8)])),
+            ("nested", .object([("k\"ey", .array([.null, .bool(true), .object([])]))])),
+        ])
+        var text = ""
+        // The text writer, reached through pretty(): the same tokens with whitespace between them.
+        let pretty = v.pretty()
+        let compact = v.serialized()
+        #expect(try JSONValue.parse(pretty).serialized() == compact)
+        #expect(compact.hasPrefix(#"{"ascii":"\u0000\u0001"#))
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(compact.utf8)) as? [String: Any])
+        #expect(parsed["ascii"] as? String == ascii, "every ASCII byte survives the escaping")
+        #expect(compact.contains(#""ints":[0,-1,9223372036854775807,-9223372036854775808,0,1000000000000000.0,123456,0.1,null,null,-2.5e-08]"#), "\(compact)")
+        #expect(compact.contains(#"\n"#) && compact.contains(#"\t"#) && compact.contains(#"\r"#))
+        JSONValue.quote("a\"b\\c\nd\u{01}é", into: &text)
+        var bytes: [UInt8] = []
+        JSONValue.quote("a\"b\\c\nd\u{01}é", into: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == text)
+        #expect(text == #""a\"b\\c\nd\u0001é""#)
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"\u{01}\"", "01", "1.", "-", "\"\\ud800\"", "[1] x", "\"\\q\""])
     func rejectsWhatIsNotJSON(_ text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(text) }
