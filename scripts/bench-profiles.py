@@ -16,7 +16,7 @@ def count_lines(path):
 
 def ingest(data, name):
     db = os.path.join(out, name + ".db")
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-lock"):
         if os.path.exists(db + suffix):
             os.unlink(db + suffix)
     log = os.path.join(out, name + ".summary")
