@@ -51,6 +51,7 @@ public enum BaselineStore {
             buckets[seg][m] = DailyBucket(stats: stats, sketch: sketch)
             model.days[day] = buckets
         }
+        model.closedDays = nil  // merged from the buckets as loaded, at the next recompute
         for (metric, segment, st) in try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max FROM baseline_seed", [], { s in
             (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
                                                min: s.double(7), max: s.double(8), snapshotID: 0, ready: true, segment: s.text(1)))

@@ -2,11 +2,13 @@ import IWDetectCore
 
 /// A deterministic generator of inference-log traffic: benign users plus attack scenarios.
 ///
-/// The same seed and options give the same bytes. Lines follow the monitoring guide's schema and
-/// average about 2.5 KB (prompts and outputs of realistic length), which is what the benchmark and
-/// the bundled example are made of.
+/// The same seed and options give the same bytes. Lines follow the monitoring guide's schema. The
+/// `default` profile (about 1.9 KB lines, twelve attacks) makes the bundled example and the tests'
+/// data; `realistic` and `storm` are shaped like a deployment, for the benchmark (see
+/// ``TrafficGenerator/Profile``).
 public struct TrafficGenerator {
     public struct Options: Sendable {
+        public var profile = Profile.default
         public var lines = 10_000
         public var seed: UInt64 = 42
         public var start = EventTime(micros: 1_793_491_200_000_000)  // 2026-11-01T00:00:00Z
@@ -16,6 +18,16 @@ public struct TrafficGenerator {
         /// Attack scenarios, spread over the run after its first 20 % (so a baseline exists).
         public var attacks = true
         public init() {}
+
+        /// The profile's defaults: `realistic` and `storm` are three weeks at about 400 events an
+        /// hour from 300 users.
+        public init(profile: Profile) {
+            self.profile = profile
+            guard profile != .default else { return }
+            interval = profile.benignInterval
+            lines = 3 * 7 * 24 * 400
+            users = 300
+        }
     }
 
     /// The attack scenarios it plants.
@@ -42,6 +54,7 @@ public struct TrafficGenerator {
 
     /// Calls `emit` with each line (without newline), in event-time order.
     public mutating func generate(_ emit: (String) -> Void) {
+        guard options.profile == .default else { return generateProfiled(emit) }
         var t = options.start
         let total = options.lines
         let attackPositions: [(Int, Scenario)] = options.attacks
@@ -109,11 +122,13 @@ public struct TrafficGenerator {
                     tools: tools, guardrail: false, input: words(40 + Int(rng.next() % 40)))
     }
 
+    /// One line; `output` is the model's answer, by default one paragraph of about a third as many
+    /// words as `outputTokens` (at most 280).
     mutating func line(at t: EventTime, user: String, session: String, injection: Double, outputTokens: Int, pii: Bool,
-                       tools: [String], guardrail: Bool, input: String) -> String {
+                       tools: [String], guardrail: Bool, input: String, output: String? = nil) -> String {
         counter += 1
         let inputTokens = input.utf8.count / 4
-        let outputText = words(min(outputTokens / 3, 260) + 20)
+        let outputText = output ?? words(min(outputTokens / 3, 260) + 20)
         let latency = 200 + Int(Double(outputTokens) * 2.5 * (0.8 + 0.4 * rng.unit()))
         let toolJSON = tools.map { "{\"name\":\"\($0)\",\"arguments\":{\"q\":\"\(words(3))\"}}" }.joined(separator: ",")
         let toolResults = tools.map { _ in "{\"status\":\"ok\",\"bytes\":\(100 + rng.next() % 900)}" }.joined(separator: ",")

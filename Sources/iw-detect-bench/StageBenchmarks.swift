@@ -9,6 +9,9 @@ import Rules
 @main
 struct StageBenchmarks {
     static func main() throws {
+        if CommandLine.arguments.dropFirst().first == "recompute" {
+            return recomputeByWindow(rounds: CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 3)
+        }
         let lines = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
         let rulesDir = CommandLine.arguments.dropFirst(2).first ?? "rules"
         var options = TrafficGenerator.Options()
@@ -73,35 +76,48 @@ struct StageBenchmarks {
         }
         report("rule evaluation (\(ruleSet.rules.count) bundled rules)", t0, count: events.count)
 
-        // Recompute: 14 days x 10 metrics x 10 segments of full buckets.
-        let metrics = MetricDefinition.defaults + ["temperature", "max_tokens", "input_language_score"].map { MetricDefinition(name: $0, path: $0) }
-        var bigFields = FieldTable()
-        var settings = BaselineSettings()
-        settings.maxSegments = 10
-        var big = BaselineModel(settings: settings, metrics: metrics, fields: &bigFields)
-        var rng = SplitMix64(seed: 3)
-        let dayMicros = EventTime.microsPerDay
-        for day in 0..<14 {
-            for segment in 0..<10 {
-                for k in 0..<1_000 {
-                    var values = Array(repeating: FieldValue.missing, count: bigFields.count)
-                    for m in metrics where m.kind == .value {
-                        values[bigFields.existingSlot(for: m.path)!] = .number(exp(4 + 1.5 * (rng.unit() - 0.5) * 4))
-                    }
-                    values[bigFields.existingSlot(for: "tool_calls")!] = .list(Array(repeating: .null, count: Int(rng.next() % 3)))
-                    values[FieldTable.modelID] = .string("model-\(segment)")
-                    big.observe(Event(time: EventTime(micros: Int64(day) * dayMicros + Int64(k) * 1_000_000), values: values,
-                                      origin: .init(source: "b", line: 0)), trains: true)
-                }
-            }
-        }
+        // Recompute: 14 days x 10 metrics x 10 segments of full buckets, at the same clock.
+        var big = RecomputeBench(windowDays: 14)
+        for day in 0..<14 { big.fill(day: Int64(day), hour: 0, perSegment: 1_000) }
         let rounds = 5
         t0 = DispatchTime.now()
-        for _ in 0..<rounds { big.recompute(at: EventTime(micros: 13 * dayMicros + 1)) }
+        for _ in 0..<rounds { big.model.recompute(at: EventTime(micros: 13 * EventTime.microsPerDay + 1)) }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - t0.uptimeNanoseconds) / 1e6 / Double(rounds)
         print(label("baseline recompute") + String(format: "%9.1f ms     (%d metrics x %d segments + global x 14 days, %lld samples)",
-                                                   ms, metrics.count, big.segments.count - 1, big.entries.first?.stats.n ?? 0))
+                                                   ms, big.metrics.count, big.model.segments.count - 1, big.model.entries.first?.stats.n ?? 0))
     }
+
+    /// Recompute time as `window_days` grows: a full window of closed days (1,000 events per
+    /// segment and day), then a day of hourly recomputes with 40 events per segment between them,
+    /// as ingest does. The day's first recompute is also shown alone: it is the one that sees a
+    /// new set of closed days.
+    static func recomputeByWindow(rounds: Int) {
+        print("baseline recompute by window_days (10 metrics x 10 segments + global; median of \(rounds) rounds):")
+        for windowDays: Int64 in [7, 14, 28] {
+            var perRecompute: [Double] = []
+            var first: [Double] = []
+            var rest: [Double] = []
+            for _ in 0..<rounds {
+                var bench = RecomputeBench(windowDays: windowDays)
+                for day in 0..<(windowDays - 1) { bench.fill(day: day, hour: 0, perSegment: 1_000) }
+                var total: UInt64 = 0
+                for hour: Int64 in 0..<24 {
+                    bench.fill(day: windowDays - 1, hour: hour, perSegment: 40)
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    bench.model.recompute(at: EventTime(micros: (windowDays - 1) * EventTime.microsPerDay + hour * 3_600_000_000 + 1))
+                    let ns = DispatchTime.now().uptimeNanoseconds - t0
+                    if hour == 0 { first.append(Double(ns) / 1e6) }
+                    total += ns
+                }
+                perRecompute.append(Double(total) / 24 / 1e6)
+                rest.append((Double(total) / 1e6 - first.last!) / 23)
+            }
+            print(label("  window_days \(windowDays)") + String(format: "%9.2f ms per recompute over a day of 24 (the day's first %.2f, the other 23 %.2f)",
+                                                                 median(perRecompute), median(first), median(rest)))
+        }
+    }
+
+    static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
     static func report(_ what: String, _ start: DispatchTime, count: Int) {
         let ns = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / Double(max(count, 1))
@@ -109,6 +125,37 @@ struct StageBenchmarks {
     }
 
     static func label(_ s: String) -> String { s.count >= 54 ? s + " " : s + String(repeating: " ", count: 54 - s.count) }
+}
+
+/// A baseline of 10 metrics over 10 model segments, filled with synthetic log-normal values.
+struct RecomputeBench {
+    let metrics = MetricDefinition.defaults + ["temperature", "max_tokens", "input_language_score"].map { MetricDefinition(name: $0, path: $0) }
+    var fields = FieldTable()
+    var model: BaselineModel
+    var rng = SplitMix64(seed: 3)
+
+    init(windowDays: Int64) {
+        var settings = BaselineSettings()
+        settings.maxSegments = 10
+        settings.windowDays = windowDays
+        model = BaselineModel(settings: settings, metrics: metrics, fields: &fields)
+    }
+
+    /// Adds `perSegment` events to each segment, a second apart from the start of `hour` of `day`.
+    mutating func fill(day: Int64, hour: Int64, perSegment: Int) {
+        for segment in 0..<10 {
+            for k in 0..<perSegment {
+                var values = Array(repeating: FieldValue.missing, count: fields.count)
+                for m in metrics where m.kind == .value {
+                    values[fields.existingSlot(for: m.path)!] = .number(exp(4 + 1.5 * (rng.unit() - 0.5) * 4))
+                }
+                values[fields.existingSlot(for: "tool_calls")!] = .list(Array(repeating: .null, count: Int(rng.next() % 3)))
+                values[FieldTable.modelID] = .string("model-\(segment)")
+                let time = EventTime(micros: day * EventTime.microsPerDay + hour * 3_600_000_000 + Int64(k) * 1_000_000)
+                model.observe(Event(time: time, values: values, origin: .init(source: "b", line: 0)), trains: true)
+            }
+        }
+    }
 }
 
 struct BenchError: Error, CustomStringConvertible {

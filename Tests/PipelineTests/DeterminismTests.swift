@@ -5,8 +5,8 @@ import Pipeline
 import Testing
 
 @Suite struct DeterminismTests {
-    static func generated(_ n: Int, seed: UInt64 = 7) -> [String] {
-        var o = TrafficGenerator.Options()
+    static func generated(_ n: Int, seed: UInt64 = 7, profile: TrafficGenerator.Profile = .default) -> [String] {
+        var o = TrafficGenerator.Options(profile: profile)
         o.lines = n
         o.seed = seed
         var g = TrafficGenerator(options: o)
