@@ -15,7 +15,7 @@ public enum ExportStore {
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 target TEXT NOT NULL, events INTEGER NOT NULL, bytes INTEGER NOT NULL,
                 first_time INTEGER NOT NULL, last_time INTEGER NOT NULL,
-                queued_at REAL NOT NULL, body TEXT NOT NULL
+                queued_at REAL NOT NULL, body BLOB NOT NULL
             );
             CREATE INDEX export_spool_target ON export_spool(target, id);
             CREATE TABLE export_targets (
@@ -35,7 +35,7 @@ public enum ExportStore {
         public var target: String
         public var events: Int
         /// The items, joined by the receiver's separator.
-        public var body: String
+        public var body: [UInt8]
         public var firstTime: EventTime
         public var lastTime: EventTime
     }
@@ -52,8 +52,8 @@ public enum ExportStore {
     public static func insert(_ chunks: [Chunk], skipped: [Skipped], now: Double, into db: Database) throws {
         for c in chunks {
             try db.run("INSERT INTO export_spool(target, events, bytes, first_time, last_time, queued_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [.text(c.target), .int(Int64(c.events)), .int(Int64(c.body.utf8.count)), .int(c.firstTime.micros), .int(c.lastTime.micros),
-                        .double(now), .text(c.body)])
+                       [.text(c.target), .int(Int64(c.events)), .int(Int64(c.body.count)), .int(c.firstTime.micros), .int(c.lastTime.micros),
+                        .double(now), .blob(c.body)])
         }
         for s in skipped {
             try ensure(s.target, in: db)
@@ -79,7 +79,7 @@ public enum ExportStore {
         public var bytes: Int
         public var queuedAt: Double
         public var lastTime: EventTime
-        public var body: String
+        public var body: [UInt8]
     }
 
     /// The target's oldest chunks, up to `maxEvents` events and `maxBytes` bytes (at least one).
@@ -88,7 +88,7 @@ public enum ExportStore {
     public static func next(_ db: Database, target: String, maxEvents: Int, maxBytes: Int) throws -> [Queued] {
         let heads = try db.query("SELECT id, events, bytes, queued_at, last_time FROM export_spool WHERE target = ? ORDER BY id LIMIT ?",
                                  [.text(target), .int(Int64(min(maxEvents, 1000)))]) {
-            Queued(id: $0.int(0), events: Int($0.int(1)), bytes: Int($0.int(2)), queuedAt: $0.double(3), lastTime: EventTime(micros: $0.int(4)), body: "")
+            Queued(id: $0.int(0), events: Int($0.int(1)), bytes: Int($0.int(2)), queuedAt: $0.double(3), lastTime: EventTime(micros: $0.int(4)), body: [])
         }
         var out: [Queued] = []
         var events = 0, bytes = 0
@@ -101,7 +101,7 @@ public enum ExportStore {
         }
         guard let first = out.first, let last = out.last else { return [] }
         let bodies = try db.query("SELECT body FROM export_spool WHERE target = ? AND id BETWEEN ? AND ? ORDER BY id",
-                                  [.text(target), .int(first.id), .int(last.id)]) { $0.text(0) }
+                                  [.text(target), .int(first.id), .int(last.id)]) { $0.blob(0) }
         guard bodies.count == out.count else { return [] }  // changed meanwhile: read again
         for i in out.indices { out[i].body = bodies[i] }
         return out

@@ -15,9 +15,10 @@ public struct Exporter {
         var projection: Projection
         var filter: EventCondition?
         let maxBodyBytes: Int
-        /// The chunk being filled, and the ones full since the last ``take(now:)``.
-        var items: [String] = []
-        var bytes = 0
+        /// The chunk being filled (items joined by the receiver's separator), and the ones full
+        /// since the last ``take()``.
+        var body: [UInt8] = []
+        var items = 0
         var first = EventTime(micros: .max), last = EventTime(micros: .min)
         var chunks: [ExportStore.Chunk] = []
         /// Whether the oldest queued event has waited more than `max_lag`: then new events are
@@ -29,6 +30,7 @@ public struct Exporter {
     }
 
     var targets: [Target]
+    var scratch: [UInt8] = []
     let metrics: [MetricDefinition]
     var metricSlots: [Int]
     let needsEnrichment: Bool
@@ -85,26 +87,28 @@ public struct Exporter {
     /// Takes one processed event: `detections` are what the rules found in it, `baseline` the
     /// snapshot they were checked against.
     public mutating func observe<B: BaselineLookup>(_ event: Event, detections: [Detection], baseline: B) {
-        var enrichment: JSONValue?? = nil
+        var enrichment: [UInt8]?? = nil
         for t in targets.indices {
             if let f = targets[t].filter, !f.matches(event, baseline: baseline) { continue }
             if targets[t].stalled {
                 targets[t].skip(event.time)
                 continue
             }
-            var e = ExportedEvent(fields: targets[t].projection.render(event), time: event.time, id: event.id)
+            scratch.removeAll(keepingCapacity: true)
+            let user = targets[t].projection.write(event, to: &scratch)
+            var e = ExportedEvent(members: scratch, time: event.time, id: event.id, userID: user)
             if targets[t].config.enrich {
                 if enrichment == nil { enrichment = .some(enrich(event, detections, baseline)) }
                 e.enrichment = enrichment!
             }
-            targets[t].append(targets[t].shipper.eventItem(e), time: event.time)
+            targets[t].append(e, time: event.time)
         }
     }
 
     /// `iw_detect`: `alerts` (the rules the event fired, in rule order, including those whose
     /// alert dedup folded into an open one) and `z` (per metric with a ready baseline and a value
     /// in the event: (value - mean) / std, rounded to 3 decimals), each left out when empty.
-    func enrich<B: BaselineLookup>(_ event: Event, _ detections: [Detection], _ baseline: B) -> JSONValue? {
+    func enrich<B: BaselineLookup>(_ event: Event, _ detections: [Detection], _ baseline: B) -> [UInt8]? {
         var out: [(String, JSONValue)] = []
         if !detections.isEmpty {
             var names: [String] = []
@@ -117,7 +121,10 @@ public struct Exporter {
             z.append((metrics[m].name, .number(((x - s.mean) / s.std * 1000).rounded() / 1000)))
         }
         if !z.isEmpty { out.append(("z", .object(z))) }
-        return out.isEmpty ? nil : .object(out)
+        guard !out.isEmpty else { return nil }
+        var bytes: [UInt8] = []
+        JSONValue.object(out).write(to: &bytes)
+        return bytes
     }
 
     /// The chunks and skip counts of the batch, for its commit.
@@ -161,27 +168,34 @@ public struct Exporter {
 }
 
 extension Exporter.Target {
-    mutating func append(_ item: String, time: EventTime) {
-        let n = item.utf8.count + shipper.itemSeparator.utf8.count
-        // Sentinel's wrapping brackets count against its limit too.
-        guard n + 2 <= maxBodyBytes else {
-            oversize += 1
-            skip(time)
-            return
+    mutating func append(_ event: ExportedEvent, time: EventTime) {
+        if items >= config.batchSize { close() }
+        let mark = body.count
+        if items > 0, let s = shipper.itemSeparator { body.append(s) }
+        shipper.writeItem(event, to: &body)
+        // A request is whole chunks joined by one separator byte, and Sentinel's brackets.
+        if maxBodyBytes != .max && body.count + 3 > maxBodyBytes {
+            let item = Array(body[(items > 0 && shipper.itemSeparator != nil ? mark + 1 : mark)...])
+            body.removeSubrange(mark...)
+            guard item.count + 3 <= maxBodyBytes else {
+                oversize += 1
+                skip(time)
+                return
+            }
+            close()
+            body = item
         }
-        if !items.isEmpty && (items.count >= config.batchSize || bytes + n + 2 > maxBodyBytes) { close() }
-        items.append(item)
-        bytes += n
+        items += 1
         if time < first { first = time }
         if time > last { last = time }
     }
 
     mutating func close() {
-        guard !items.isEmpty else { return }
-        chunks.append(ExportStore.Chunk(target: config.name, events: items.count, body: items.joined(separator: shipper.itemSeparator),
-                                        firstTime: first, lastTime: last))
-        items.removeAll(keepingCapacity: true)
-        bytes = 0
+        guard items > 0 else { return }
+        chunks.append(ExportStore.Chunk(target: config.name, events: items, body: body, firstTime: first, lastTime: last))
+        body = []
+        body.reserveCapacity(1 << 16)
+        items = 0
         first = EventTime(micros: .max)
         last = EventTime(micros: .min)
     }

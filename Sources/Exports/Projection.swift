@@ -137,20 +137,27 @@ struct Projection {
         }
     }
 
-    /// The event's projected fields; a missing field is left out.
-    func render(_ event: Event) -> [(String, JSONValue)] {
-        var out: [(String, JSONValue)] = []
-        out.reserveCapacity(parts.count)
+    /// Appends the event's projected fields as JSON members (a missing field is left out);
+    /// returns the `user_id` field's value when it is projected and a string.
+    func write(_ event: Event, to out: inout [UInt8]) -> String? {
+        var user: String?
+        var first = true
         for (name, part) in parts {
+            let value: JSONValue
             switch part {
-            case .constant(let v): out.append((name, v))
+            case .constant(let v): value = v
             case .slot(let s):
                 if case .missing = event.values[s] { continue }
-                out.append((name, event.values[s].json))
+                if name == "user_id", case .string(let u) = event.values[s] { user = u }
+                value = event.values[s].json
             case .metric(let m, let s):
-                if let v = m.read(event.values[s]) { out.append((name, .int(Int64(v)))) }  // a count or a length
+                guard let v = m.read(event.values[s]) else { continue }
+                value = .int(Int64(v))  // a count or a length
             }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONValue.writeMember(name, value, to: &out)
         }
-        return out
+        return user
     }
 }

@@ -29,7 +29,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .bool(let b): out.append(contentsOf: b ? "true".utf8 : "false".utf8)
         case .int(let i): JSONValue.appendInteger(i, to: &out)
         case .number(let d):
-            if d.isFinite, d == d.rounded(), Swift.abs(d) < 1e15 { JSONValue.appendInteger(Int64(d), to: &out) } else {
+            if d.isFinite, d == d.rounded(), Swift.abs(d) < 1e15 { JSONValue.appendInteger(Int64(d), to: &out) } else if !JSONValue.appendShortDecimal(d, to: &out) {
                 out.append(contentsOf: JSONValue.format(d).utf8)
             }
         case .string(let s): JSONValue.quote(s, into: &out)
@@ -50,6 +50,38 @@ public indirect enum JSONValue: Sendable, Equatable {
             }
             out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// Writes a number of at most six decimals the way `description` does (`0.5107`, `-12.25`),
+    /// without formatting a String: only when those digits read back as exactly `d` (then they
+    /// are its shortest representation) and `d` is in the range `description` writes without an
+    /// exponent. Returns false otherwise.
+    static func appendShortDecimal(_ d: Double, to out: inout [UInt8]) -> Bool {
+        let magnitude = Swift.abs(d)
+        guard magnitude >= 1e-4, magnitude < 1e9 else { return false }
+        let scaled = (magnitude * 1e6).rounded()
+        guard scaled / 1e6 == magnitude else { return false }
+        var units = Int64(scaled)
+        var decimals = 6
+        while decimals > 0 && units % 10 == 0 {
+            units /= 10
+            decimals -= 1
+        }
+        var divisor: Int64 = 1
+        for _ in 0..<decimals { divisor *= 10 }
+        if d < 0 { out.append(UInt8(ascii: "-")) }
+        appendInteger(units / divisor, to: &out)
+        if decimals > 0 {
+            out.append(UInt8(ascii: "."))
+            var frac = units % divisor
+            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: decimals)
+            for k in stride(from: decimals - 1, through: 0, by: -1) {
+                digits[k] = UInt8(ascii: "0") + UInt8(frac % 10)
+                frac /= 10
+            }
+            out.append(contentsOf: digits)
+        }
+        return true
     }
 
     static func appendInteger(_ i: Int64, to out: inout [UInt8]) {

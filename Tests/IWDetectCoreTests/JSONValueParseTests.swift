@@ -47,6 +47,23 @@ import Testing
         #expect(text == #""a\"b\\c\nd\u0001é""#)
     }
 
+    /// Numbers are written as `description` writes them, whichever path writes them.
+    @Test func numbersAreWrittenAsDescriptionWritesThem() {
+        var rng = SplitMix64(seed: 7)
+        var values: [Double] = [0.5107, -0.001, 0.0001, 0.00009999, 1e-5, 123.456789, 123.4567891, 999_999_999.5, 1e9 + 0.5, 0.1 + 0.2,
+                                -3.14159, 2.5, 1e-4 * 3, 0.3, 42.000001, -0.000123]
+        for _ in 0..<20_000 {
+            let k = Double(Int64(bitPattern: rng.next()) % 10_000_000_000)
+            values.append(k / [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7][Int(rng.next() % 8)])
+            values.append(Double(bitPattern: rng.next() & 0x3FFF_FFFF_FFFF_FFFF | 0x3000_0000_0000_0000))
+        }
+        for d in values {
+            var out: [UInt8] = []
+            JSONValue.number(d).write(to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == JSONValue.format(d), "\(d)")
+        }
+    }
+
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"\u{01}\"", "01", "1.", "-", "\"\\ud800\"", "[1] x", "\"\\q\""])
     func rejectsWhatIsNotJSON(_ text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(text) }
