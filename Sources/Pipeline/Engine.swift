@@ -89,6 +89,8 @@ public final class Engine {
     var processor: Processor<BaselineModel>
     /// The export stage (`exports:`), when targets are configured.
     var exporter: Exporter?
+    /// A local sink's write failed: the next commit delivers from the outbox (its retries).
+    var localBacklog = false
     /// Called with the summary every second or so on long work (for a terminal's progress line).
     public var progress: ((IngestSummary) -> Void)?
     /// Called before alerts are written to local sinks (to clear a terminal's progress line).
@@ -197,6 +199,8 @@ public final class Engine {
             reloadRules()
         }
     }
+
+    var localSinkNames: [String] { sinks.filter(\.isLocal).map(\.name) }
 
     /// Sinks delivered by the background worker (network sinks).
     public var remoteSinks: [any AlertSink] { sinks.filter { !$0.isLocal } }
@@ -343,12 +347,22 @@ public final class Engine {
         let began = ContinuousClock.now
         let alerts = processor.takeAlerts()
         let exports = exporter?.take()
-        summary.duplicateAlerts += Int64(try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints,
-                                                              exports: exports.map { ($0.chunks, $0.skipped) }))
+        let queued = try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints,
+                                          exports: exports.map { ($0.chunks, $0.skipped) })
+        summary.duplicateAlerts += Int64(queued.filter { !$0 }.count)
         if let exports { try noteExports(exports) }
         if !alerts.isEmpty || summary.commits == 0 {
             if !alerts.isEmpty { beforeLocalOutput?() }
-            let pass = try await deliverer.deliverLocal(db, now: Date().timeIntervalSince1970)
+            let now = Date().timeIntervalSince1970
+            // The first commit, or after a failed local write: every due row, read from the
+            // outbox (what an earlier run left pending too). Otherwise the batch's alerts, written
+            // from memory.
+            let pass = summary.commits == 0 || localBacklog
+                ? try await deliverer.deliverLocal(db, now: now)
+                : try await deliverer.deliverLocal(zip(alerts, queued).filter(\.1).map(\.0), db, now: now)
+            // Until nothing of the local sinks is pending (a failed write waits for its backoff).
+            let stillPending = localBacklog ? try Outbox.pendingCount(db, sinks: localSinkNames) > 0 : false
+            localBacklog = pass.failed + pass.dead > 0 || stillPending
             summary.localDeliveryErrors += pass.failed + pass.dead
         }
         summary.commits += 1

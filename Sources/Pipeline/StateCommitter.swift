@@ -16,23 +16,22 @@ public struct StateCommitter {
 
     /// Commits a batch. Alerts already in the database (the same input raised again) are not
     /// queued twice.
-    /// - Returns: how many of `alerts` were already there.
+    /// - Returns: which of `alerts` were queued (false: it was already there).
     /// - Throws: ``DatabaseError``; then nothing of the batch is committed.
     @discardableResult
     public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>,
                        checkpoints: some Sequence<SourceCheckpoint>,
-                       exports: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped])? = nil) throws -> Int {
+                       exports: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped])? = nil) throws -> [Bool] {
         processor.sweep()
         return try db.transaction {
-            var duplicates = 0
             try IngestStore.insert(rejects, into: db)
-            for (alert, channels) in alerts where try !AlertStore.insert(alert, channels: channels, into: db) { duplicates += 1 }
+            let queued = try alerts.map { try AlertStore.insert($0.0, channels: $0.channels, into: db) }
             try BaselineStore.save(&processor.baseline, to: db)
             try RuleStateStore.save(&processor.rules, to: db)
             try AlertStore.save(&processor.suppressor, to: db)
             if let exports { try ExportStore.insert(exports.chunks, skipped: exports.skipped, now: Date().timeIntervalSince1970, into: db) }
             for c in checkpoints { try IngestStore.save(c, into: db) }
-            return duplicates
+            return queued
         }
     }
 }

@@ -48,6 +48,47 @@ import Testing
         #expect(pending == 0)
     }
 
+    /// Local sinks are written from memory after each commit (the first commit of a run reads
+    /// what is due from the outbox instead); one that cannot write keeps its alerts pending, and a
+    /// later run writes them, each once, in order.
+    @Test func aLocalSinkThatCannotWriteLosesNothing() throws {
+        let dir = TempDir()
+        func config(_ path: String) -> String {
+            dir.write("config.yaml", """
+                sinks:
+                  - {name: archive, type: jsonl, path: \(path)}
+                routes: {critical: [archive], high: [archive], medium: [archive], low: [archive]}
+                delivery: {base_backoff_seconds: 0.001, max_backoff_seconds: 0.001}
+                """)
+        }
+        // Over 1 MB of quiet traffic first, so that the alerts come in a later commit than the first.
+        func input(_ name: String, alerts: Int, offset: Int) -> String {
+            let quiet = (0..<3000).map { logLine(time: at(offset + $0), user: "q\($0 % 40)", id: "q\(offset + $0)") }
+            let loud = (0..<alerts).map { i in logLine(time: at(offset + 3000 + i), user: "u\(offset + i)", id: "t\(offset + i)", tools: ["shell_exec"]) }
+            return dir.write(name, (quiet + loud).joined(separator: "\n") + "\n")
+        }
+        let db = dir.file("state.db")
+        // Every write to /dev/full fails (ENOSPC).
+        let first = try run(iwDetectBinary, ["ingest", input("a.jsonl", alerts: 5, offset: 0), "--db", db, "--rules", rules, "--config", config("/dev/full")])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("local sink delivery errors"), "\(first.stderr)")
+        let pending = try Database(path: db).query("SELECT count(*) FROM outbox WHERE sink = 'archive' AND status = 'pending'") { $0.int(0) }.first
+        #expect(pending == 5)
+        // A file it can write: the next run writes what waited (at its first commit), then its own
+        // alerts (from memory, at its second).
+        let archive = dir.file("alerts.jsonl")
+        let second = try run(iwDetectBinary, ["ingest", input("b.jsonl", alerts: 3, offset: 10_000), "--db", db, "--rules", rules, "--config", config(archive)])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(!second.stderr.contains("local sink delivery errors"), "\(second.stderr)")
+        let written = jsonLines((try? String(contentsOfFile: archive, encoding: .utf8)) ?? "").compactMap { $0["id"] as? String }
+        #expect(written == (try alertIDs(db)), "every alert once, in the order raised")
+        let stored = try Database(path: db).query("SELECT json FROM alerts ORDER BY seq") { $0.text(0) }
+        #expect(["t0", "t1", "t2", "t3", "t4", "t10000", "t10001", "t10002"].allSatisfy { id in stored.contains { $0.contains("\"\(id)\"") } })
+        #expect(written.count == stored.count)
+        let left = try Database(path: db).query("SELECT count(*) FROM outbox WHERE status != 'delivered'") { $0.int(0) }.first
+        #expect(left == 0)
+    }
+
     @Test func aHangingSinkNeitherDelaysAHealthyOneNorIngestion() throws {
         let dir = TempDir()
         let hanging = try HTTPRecorder(dir, answers: ["hang"], name: "hanging")

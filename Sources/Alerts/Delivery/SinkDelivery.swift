@@ -72,6 +72,33 @@ public struct Deliverer: Sendable {
         public init() {}
     }
 
+    /// Writes a committed batch's alerts to the local sinks they are routed to, from memory (no
+    /// read-back), and marks those outbox rows delivered in one transaction. A sink whose write
+    /// fails is left to ``deliverLocal(_:now:)`` (its rows stay pending), which the engine runs at
+    /// the next commit.
+    public func deliverLocal(_ alerts: [(AlertRecord, channels: [String])], _ db: Database, now: Double) async throws -> Pass {
+        var pass = Pass()
+        var written: [(AlertRecord, String)] = []
+        for sink in sinks where sink.isLocal {
+            let mine = alerts.filter { $0.channels.contains(sink.name) }.map(\.0)
+            guard !mine.isEmpty else { continue }
+            do throws(SinkError) {
+                for start in stride(from: 0, to: mine.count, by: max(1, sink.batchSize)) {
+                    let batch = Array(mine[start..<min(start + max(1, sink.batchSize), mine.count)])
+                    try await sink.deliver(batch)
+                    written += batch.map { ($0, sink.name) }
+                }
+            } catch {
+                pass.failed += 1
+                pass.errors.append(error.message)
+            }
+        }
+        guard !written.isEmpty else { return pass }
+        try db.transaction { try Outbox.delivered(written.map { Outbox.Row(alert: $0.0, sink: $0.1, attempts: 0, firstAttemptAt: nil) }, now: now, in: db) }
+        pass.delivered = written.count
+        return pass
+    }
+
     /// Delivers every due row of the local sinks, batch after batch, until none is due: every
     /// alert committed so far is written before this returns, whatever the count. A batch whose
     /// write failed is rescheduled (or dead-lettered) and not retried in this call, so it always
