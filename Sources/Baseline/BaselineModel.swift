@@ -255,6 +255,24 @@ public struct BaselineModel: BaselineLookup, Sendable {
         return seed[""]?[metric] ?? global
     }
 
+    /// Every metric's statistics for the event, as ``stats(metric:for:)`` gives them, with the
+    /// segment looked up once.
+    public func stats(for event: Event, into out: inout [MetricStats?]) {
+        let segment = segmentName(of: event).flatMap { segmentIndex[$0] }
+        for m in out.indices {
+            if let segment, let st = snapshot[segment][m], st.ready {
+                out[m] = st
+                continue
+            }
+            let global = snapshot[0][m]
+            if global?.ready == true || seed.isEmpty {
+                out[m] = global
+                continue
+            }
+            out[m] = stats(metric: m, for: event)
+        }
+    }
+
     /// The global snapshot of a metric.
     public func globalStats(metric: Int) -> MetricStats? { snapshot[0][metric] }
 

@@ -31,7 +31,10 @@ public struct Exporter {
 
     var targets: [Target]
     var scratch: [UInt8] = []
+    var statsScratch: [MetricStats?]
     let metrics: [MetricDefinition]
+    /// Each metric's `"name":`, rendered once.
+    let metricKeys: [[UInt8]]
     var metricSlots: [Int]
     let needsEnrichment: Bool
 
@@ -44,6 +47,13 @@ public struct Exporter {
     public init(_ configs: [ExportTargetConfig], metrics: [MetricDefinition], lists: [String: [FieldValue]], fields: inout FieldTable,
                 known: KnownFields, environment: [String: String], warnings: inout [Diagnostic]) throws(ExportSetupError) {
         self.metrics = metrics
+        statsScratch = Array(repeating: nil, count: metrics.count)
+        metricKeys = metrics.map { m in
+            var k: [UInt8] = []
+            JSONValue.quote(m.name, into: &k)
+            k.append(UInt8(ascii: ":"))
+            return k
+        }
         var built: [Target] = []
         var problems: [String] = []
         for c in configs {
@@ -108,23 +118,31 @@ public struct Exporter {
     /// `iw_detect`: `alerts` (the rules the event fired, in rule order, including those whose
     /// alert dedup folded into an open one) and `z` (per metric with a ready baseline and a value
     /// in the event: (value - mean) / std, rounded to 3 decimals), each left out when empty.
-    func enrich<B: BaselineLookup>(_ event: Event, _ detections: [Detection], _ baseline: B) -> [UInt8]? {
-        var out: [(String, JSONValue)] = []
+    mutating func enrich<B: BaselineLookup>(_ event: Event, _ detections: [Detection], _ baseline: B) -> [UInt8]? {
+        var out: [UInt8] = [UInt8(ascii: "{")]
         if !detections.isEmpty {
             var names: [String] = []
             for d in detections where !names.contains(d.rule.name) { names.append(d.rule.name) }
-            out.append(("alerts", .array(names.map { .string($0) })))
+            out.append(contentsOf: #""alerts":"#.utf8)
+            JSONValue.array(names.map { .string($0) }).write(to: &out)
         }
-        var z: [(String, JSONValue)] = []
+        baseline.stats(for: event, into: &statsScratch)
+        var wroteZ = false
         for m in metrics.indices {
-            guard let x = metrics[m].read(event.values[metricSlots[m]]), let s = baseline.stats(metric: m, for: event), s.ready, s.std > 0 else { continue }
-            z.append((metrics[m].name, .number(((x - s.mean) / s.std * 1000).rounded() / 1000)))
+            guard let x = metrics[m].read(event.values[metricSlots[m]]), let s = statsScratch[m], s.ready, s.std > 0 else { continue }
+            if !wroteZ {
+                out.append(contentsOf: (out.count > 1 ? #","z":{"# : #""z":{"#).utf8)
+                wroteZ = true
+            } else {
+                out.append(UInt8(ascii: ","))
+            }
+            out.append(contentsOf: metricKeys[m])
+            JSONValue.number(((x - s.mean) / s.std * 1000).rounded() / 1000).write(to: &out)
         }
-        if !z.isEmpty { out.append(("z", .object(z))) }
-        guard !out.isEmpty else { return nil }
-        var bytes: [UInt8] = []
-        JSONValue.object(out).write(to: &bytes)
-        return bytes
+        if wroteZ { out.append(UInt8(ascii: "}")) }
+        guard out.count > 1 else { return nil }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// The chunks and skip counts of the batch, for its commit.

@@ -123,8 +123,16 @@ struct Projection {
     }
 
     let parts: [(String, Part)]
+    /// Each part's `"name":`, rendered once.
+    let keys: [[UInt8]]
 
     init(_ spec: ProjectionSpec, metrics: [MetricDefinition], fields: inout FieldTable) {
+        keys = spec.entries.map { entry in
+            var k: [UInt8] = []
+            JSONValue.quote(entry.name, into: &k)
+            k.append(UInt8(ascii: ":"))
+            return k
+        }
         parts = spec.entries.map { entry in
             switch entry.source {
             case .constant(let c): return (entry.name, .constant(.string(c)))
@@ -142,21 +150,26 @@ struct Projection {
     func write(_ event: Event, to out: inout [UInt8]) -> String? {
         var user: String?
         var first = true
-        for (name, part) in parts {
-            let value: JSONValue
+        for p in parts.indices {
+            let (name, part) = parts[p]
             switch part {
-            case .constant(let v): value = v
+            case .constant(let v):
+                if !first { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: keys[p])
+                v.write(to: &out)
             case .slot(let s):
                 if case .missing = event.values[s] { continue }
                 if name == "user_id", case .string(let u) = event.values[s] { user = u }
-                value = event.values[s].json
+                if !first { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: keys[p])
+                event.values[s].write(to: &out)
             case .metric(let m, let s):
                 guard let v = m.read(event.values[s]) else { continue }
-                value = .int(Int64(v))  // a count or a length
+                if !first { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: keys[p])
+                JSONValue.int(Int64(v)).write(to: &out)  // a count or a length
             }
-            if !first { out.append(UInt8(ascii: ",")) }
             first = false
-            JSONValue.writeMember(name, value, to: &out)
         }
         return user
     }

@@ -27,6 +27,24 @@ public enum FieldValue: Sendable, Hashable {
 }
 
 extension FieldValue {
+    /// Appends the value as compact JSON: what `json.write(to:)` appends, without building it.
+    public func write(to out: inout [UInt8]) {
+        switch self {
+        case .missing, .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: b ? "true".utf8 : "false".utf8)
+        case .number(let n): JSONValue.number(n).write(to: &out)
+        case .string(let s): JSONValue.quote(s, into: &out)
+        case .list(let items):
+            out.append(UInt8(ascii: "["))
+            for (k, item) in items.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                item.write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object: json.write(to: &out)
+        }
+    }
+
     /// The value as JSON, for alert evidence and exports.
     public var json: JSONValue {
         switch self {

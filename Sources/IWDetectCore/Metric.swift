@@ -87,6 +87,15 @@ public protocol BaselineLookup {
     /// The snapshot statistics of metric `metric` (an index into the metric list) for `event`'s
     /// segment, or nil where there is no snapshot.
     func stats(metric: Int, for event: Event) -> MetricStats?
+    /// The statistics of every metric for `event`, into `out` (one element per metric): what
+    /// ``stats(metric:for:)`` gives, with the event's segment resolved once.
+    func stats(for event: Event, into out: inout [MetricStats?])
+}
+
+extension BaselineLookup {
+    public func stats(for event: Event, into out: inout [MetricStats?]) {
+        for m in out.indices { out[m] = stats(metric: m, for: event) }
+    }
 }
 
 /// A baseline the pipeline both reads and trains: the live model, or a fixed snapshot (rule tests).

@@ -205,6 +205,37 @@ import Testing
         #expect(fired.suffix(2).allSatisfy { $0.contains("rapid_fire_injection_attempts") }, "\(fired)")
     }
 
+    /// `iw_detect.z.<metric>` is the event's z-score against the snapshot its rules saw.
+    @Test func eventsCarryTheirZScores() throws {
+        let dir = TempDir()
+        let hec = try HTTPRecorder(dir)
+        let config = dir.write("config.yaml", """
+            baseline: {min_samples: 50, min_days: 0, recompute_every: 1m}
+            exports:
+              - name: splunk
+                type: splunk_hec
+                url: \(hec.url)
+                token: test-hec-token
+            """)
+        var lines = (0..<120).map { logLine(time: at($0 * 60), user: "u\($0 % 9)", id: "z-\($0)", outputTokens: 100 + ($0 % 7) * 10) }
+        lines.append(logLine(time: at(120 * 60), user: "u1", id: "z-last", outputTokens: 400))
+        let db = dir.file("state.db")
+        let r = try run(iwDetectBinary, ["ingest", dir.write("z.jsonl", lines.joined(separator: "\n") + "\n"), "--db", db, "--rules", rules,
+                                         "--config", config, "--drain-timeout", "5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let shown = jsonLines(try run(iwDetectBinary, ["baseline", "show", "--json", "--db", db]).stdout)
+        let stats = try #require(shown.first { $0["metric"] as? String == "output_tokens" && $0["segment"] as? String == "" })
+        let mean = try #require(stats["mean"] as? Double), std = try #require(stats["std"] as? Double)
+        let items = hecItems(hec)
+        let last = try #require(items.last?["event"] as? [String: Any])
+        #expect(last["log_id"] as? String == "z-last")
+        let z = try #require((last["iw_detect"] as? [String: Any])?["z"] as? [String: Any])
+        #expect(z["output_tokens"] as? Double == ((400 - mean) / std * 1000).rounded() / 1000, "\(z) vs mean \(mean) std \(std)")
+        #expect(z["tool_call_count"] == nil, "no z for a metric whose std is 0 (every event has no tool call)")
+        let early = try #require(items.first?["event"] as? [String: Any])
+        #expect(early["iw_detect"] == nil, "no baseline is ready for the first event: nothing to add")
+    }
+
     /// The receiver is down for a whole ingest and for a second one after a restart, then comes
     /// up: every event is exported at least once, none is missing.
     @Test func aTargetDownThenUpLosesNothing() throws {

@@ -107,12 +107,10 @@ extension SplunkHECSink: EventShipper {
     public func writeItem(_ event: ExportedEvent, to out: inout [UInt8]) {
         out.append(contentsOf: #"{"time":"#.utf8)
         JSONValue.number(SplunkHECSink.hecTime(event.time)).write(to: &out)
-        var meta: [(String, JSONValue)] = [("host", .string(host)), ("source", .string(source)), ("sourcetype", .string(sourcetype))]
-        if let index { meta.append(("index", .string(index))) }
         out.append(UInt8(ascii: ","))
-        out.append(contentsOf: JSONValue.members(meta))
+        out.append(contentsOf: exportMeta)
         out.append(contentsOf: #","event":"#.utf8)
-        event.writeDocument(lead: JSONValue.members([("source", .string(source)), ("sourcetype", .string(sourcetype))]), to: &out)
+        event.writeDocument(lead: exportLead, to: &out)
         out.append(UInt8(ascii: "}"))
     }
 

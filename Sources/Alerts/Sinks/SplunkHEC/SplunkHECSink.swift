@@ -27,6 +27,10 @@ public struct SplunkHECSink: AlertSink {
     let index: String?
     let timeout: Double
     let channel: String
+    /// An exported event's fixed members, rendered once: the envelope's after `time`, and the
+    /// event's own `source` and `sourcetype` (see ``writeItem(_:to:)``).
+    let exportMeta: [UInt8]
+    let exportLead: [UInt8]
     public let batchSize: Int
     public var kind: String { SplunkHECSinkConfig.kind }
 
@@ -42,6 +46,10 @@ public struct SplunkHECSink: AlertSink {
         self.batchSize = max(1, batchSize)
         self.timeout = timeout
         self.channel = UUID().uuidString
+        var meta: [(String, JSONValue)] = [("host", .string(self.host)), ("source", .string(source)), ("sourcetype", .string(sourcetype))]
+        if let index { meta.append(("index", .string(index))) }
+        exportMeta = JSONValue.members(meta)
+        exportLead = JSONValue.members([("source", .string(source)), ("sourcetype", .string(sourcetype))])
     }
 
     /// `{base}/services/collector/event` (a base already ending in it is kept).
