@@ -74,12 +74,12 @@ public indirect enum JSONValue: Sendable, Equatable {
         if decimals > 0 {
             out.append(UInt8(ascii: "."))
             var frac = units % divisor
-            var digits = [UInt8](repeating: UInt8(ascii: "0"), count: decimals)
-            for k in stride(from: decimals - 1, through: 0, by: -1) {
-                digits[k] = UInt8(ascii: "0") + UInt8(frac % 10)
+            let end = out.count + decimals
+            for _ in 0..<decimals { out.append(UInt8(ascii: "0")) }
+            for k in stride(from: end - 1, through: end - decimals, by: -1) {
+                out[k] = UInt8(ascii: "0") + UInt8(frac % 10)
                 frac /= 10
             }
-            out.append(contentsOf: digits)
         }
         return true
     }
@@ -88,17 +88,13 @@ public indirect enum JSONValue: Sendable, Equatable {
         if i == .min { out.append(contentsOf: String(i).utf8); return }
         var v = i < 0 ? -i : i
         if i < 0 { out.append(UInt8(ascii: "-")) }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[n] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                n += 1
-            } while v > 0
-            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
-        }
+        // The digits, least significant first, then reversed in place.
+        let start = out.count
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(v % 10))
+            v /= 10
+        } while v > 0
+        out[start...].reverse()
     }
 
     /// Appends `s` as a JSON string literal, as UTF-8: the same bytes as ``quote(_:into:)-(_,inout String)``.
