@@ -22,6 +22,8 @@ public final class ExportService: Sendable {
         public var sent: Int64 = 0
         public var requests: Int64 = 0
         public var failures: Int64 = 0
+        /// Events dead-lettered: refused for good by the receiver.
+        public var dead: Int64 = 0
         public var lastError: String?
         public init() {}
     }
@@ -67,6 +69,8 @@ public final class ExportService: Sendable {
         }
         var breaker = CircuitBreaker()
         var attempt: Int64 = 0
+        /// Refusals that cannot be retried (an HEC 400), of the batch at the head of the spool.
+        var refusals: Int64 = 0
         var notBefore = 0.0
         var idle = 0.05
         while !isStopped {
@@ -99,6 +103,27 @@ public final class ExportService: Sendable {
                 try await shipper.ship(batch.map(\.body))
             } catch {
                 attempt += 1
+                if !error.isRetryable && !error.isUnreachable {
+                    refusals += 1
+                    if refusals >= policy.maxAttempts {
+                        // Refused max_attempts times: set aside (kept, counted), so one bad
+                        // event does not hold up the whole stream.
+                        do {
+                            try ExportStore.deadLetter(batch, target: config.name, error: error.message, now: now, in: db)
+                            log.error("export dead-lettered \(events) events the receiver refused \(refusals) times: \(error.message)")
+                            update(config.name) {
+                                $0.dead += Int64(events)
+                                $0.failures += 1
+                                $0.lastError = error.message
+                            }
+                            refusals = 0
+                            attempt = 0
+                            continue
+                        } catch {
+                            log.error("export bookkeeping failed: \(error)")
+                        }
+                    }
+                }
                 let opened = breaker.failed(now: now, policy: policy)
                 notBefore = now + max(error.retryAfter ?? 0, policy.backoff(attempt: attempt))
                 log.info("export failed: \(error.message)", metadata: ["events": .stringConvertible(events), "attempt": .stringConvertible(attempt)])
@@ -114,6 +139,7 @@ public final class ExportService: Sendable {
             }
             breaker.succeeded()
             attempt = 0
+            refusals = 0
             do {
                 try ExportStore.acknowledge(batch, target: config.name, now: Date().timeIntervalSince1970, in: db)
             } catch {

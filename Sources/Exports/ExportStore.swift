@@ -18,6 +18,11 @@ public enum ExportStore {
                 queued_at REAL NOT NULL, body BLOB NOT NULL
             );
             CREATE INDEX export_spool_target ON export_spool(target, id);
+            CREATE TABLE export_dead (
+                id INTEGER PRIMARY KEY, target TEXT NOT NULL, events INTEGER NOT NULL,
+                first_time INTEGER NOT NULL, last_time INTEGER NOT NULL, queued_at REAL NOT NULL,
+                body BLOB NOT NULL, error TEXT NOT NULL, dead_at REAL NOT NULL
+            );
             CREATE TABLE export_targets (
                 name TEXT PRIMARY KEY NOT NULL,
                 sent INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0,
@@ -25,7 +30,8 @@ public enum ExportStore {
                 skipped INTEGER NOT NULL DEFAULT 0, skipped_first INTEGER, skipped_last INTEGER,
                 last_sent_at REAL, last_sent_event_time INTEGER,
                 last_error TEXT, last_error_at REAL,
-                stalled INTEGER NOT NULL DEFAULT 0
+                stalled INTEGER NOT NULL DEFAULT 0,
+                dead INTEGER NOT NULL DEFAULT 0
             ) WITHOUT ROWID;
             """),
     ]
@@ -123,6 +129,22 @@ public enum ExportStore {
         }
     }
 
+    /// The receiver refused `chunks` for good (`max_attempts` times, not retryable): they move
+    /// from the spool to `export_dead`, with the error, and the target's `dead` count grows.
+    public static func deadLetter(_ chunks: [Queued], target: String, error: String, now: Double, in db: Database) throws {
+        guard let first = chunks.first, let last = chunks.last else { return }
+        try db.transaction {
+            try ensure(target, in: db)
+            try db.run("""
+                INSERT INTO export_dead(id, target, events, first_time, last_time, queued_at, body, error, dead_at)
+                SELECT id, target, events, first_time, last_time, queued_at, body, ?, ? FROM export_spool WHERE target = ? AND id BETWEEN ? AND ?
+                """, [.text(error), .double(now), .text(target), .int(first.id), .int(last.id)])
+            try db.run("DELETE FROM export_spool WHERE target = ? AND id BETWEEN ? AND ?", [.text(target), .int(first.id), .int(last.id)])
+            try db.run("UPDATE export_targets SET dead = dead + ?, last_error = ?, last_error_at = ? WHERE name = ?",
+                       [.int(Int64(chunks.reduce(0) { $0 + $1.events })), .text(error), .double(now), .text(target)])
+        }
+    }
+
     /// A request failed; `error` has no secret in it (sinks scrub them).
     public static func recordFailure(_ error: String, target: String, now: Double, in db: Database) throws {
         try db.transaction {
@@ -155,6 +177,8 @@ public enum ExportStore {
         public var lastErrorAt: Double?
         /// Whether the pipeline stalled it: new events are skipped until it is within max_lag.
         public var stalled = false
+        /// Events the receiver refused for good, kept in `export_dead`.
+        public var dead: Int64 = 0
         /// Events queued and not yet acknowledged.
         public var pending: Int64 = 0
         /// The event time of the oldest of them.
@@ -173,7 +197,7 @@ public enum ExportStore {
         var byName: [String: Status] = [:]
         for st in try db.query("""
             SELECT name, sent, requests, failures, skipped, skipped_first, skipped_last, last_sent_at, last_sent_event_time, last_error, last_error_at,
-                stalled
+                stalled, dead
             FROM export_targets
             """, [], { s -> Status in
                 var st = Status(name: s.text(0))
@@ -185,6 +209,7 @@ public enum ExportStore {
                 st.lastError = s.optionalText(9)
                 st.lastErrorAt = s.isNull(10) ? nil : s.double(10)
                 st.stalled = s.int(11) != 0
+                st.dead = s.int(12)
                 return st
             }) {
             byName[st.name] = st

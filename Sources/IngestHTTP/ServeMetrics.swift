@@ -35,7 +35,7 @@ public final class ServeMetrics: Sendable {
         "iw_detect_http_request_duration_seconds": "Time from a request's arrival to its answer, at the HTTP input.",
         "iw_detect_journal_commit_duration_seconds": "Time of one group commit of the input journal (the requests that share it are answered after it).",
         "iw_detect_journal_commit_requests": "Requests per group commit of the input journal.",
-        "iw_detect_export_events_total": "Events of the inference stream per export target, by outcome: sent (acknowledged by the receiver), skipped (the target was stalled past max_lag, or the event was larger than the receiver takes).",
+        "iw_detect_export_events_total": "Events of the inference stream per export target, by outcome: sent (acknowledged by the receiver), skipped (the target was stalled past max_lag, or the event was larger than the receiver takes), dead (refused for good max_attempts times; kept in export_dead).",
         "iw_detect_export_requests_failed_total": "Export requests that failed (they are retried), by target.",
         "iw_detect_export_queued_events": "Events queued for an export target and not yet acknowledged.",
         "iw_detect_export_lag_seconds": "Seconds the oldest event queued for an export target has waited (0 when nothing is queued).",
@@ -121,6 +121,7 @@ public final class ServeMetrics: Sendable {
                 let now = stats[status.name] ?? ExportService.Stats(), was = r.exports[status.name] ?? ExportService.Stats()
                 add("iw_detect_export_events_total", [("target", status.name), ("outcome", "sent")], now.sent - was.sent)
                 add("iw_detect_export_events_total", [("target", status.name), ("outcome", "skipped")], 0)
+                add("iw_detect_export_events_total", [("target", status.name), ("outcome", "dead")], now.dead - was.dead)
                 add("iw_detect_export_requests_failed_total", [("target", status.name)], now.failures - was.failures)
                 r.exports[status.name] = now
             }

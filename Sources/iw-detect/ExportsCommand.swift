@@ -1,3 +1,4 @@
+import Alerts
 import ArgumentParser
 import Exports
 import Foundation
@@ -42,7 +43,7 @@ struct ExportsCommand: AsyncParsableCommand {
                         ("name", .string(st.name)), ("type", .string(target.kind)), ("state", .string(state)), ("sends", .string(target.summary)),
                         ("sent", .int(st.sent)), ("requests", .int(st.requests)), ("failed_requests", .int(st.failures)),
                         ("queued", .int(st.pending)), ("lag_seconds", .number((st.lag(now: now) * 1000).rounded() / 1000)),
-                        ("skipped", .int(st.skipped)),
+                        ("skipped", .int(st.skipped)), ("dead", .int(st.dead)),
                     ]
                     if let t = st.oldestPending { o.append(("oldest_queued", .string(t.description))) }
                     if let t = st.lastSentEventTime { o.append(("sent_through", .string(t.description))) }
@@ -59,6 +60,9 @@ struct ExportsCommand: AsyncParsableCommand {
                 print("  queued:  \(st.pending) events" + (st.oldestPending.map { ", the oldest of event time \($0), waiting \(EventTime.Duration(micros: Int64(st.lag(now: now) * 1e6)))" } ?? ""))
                 if st.skipped > 0, let a = st.skippedFirst, let b = st.skippedLast {
                     print("  skipped: \(st.skipped) events between \(a) and \(b) (stalled past max_lag, or larger than the receiver takes)")
+                }
+                if st.dead > 0 {
+                    print("  dead:    \(st.dead) events the receiver refused \(config.delivery.maxAttempts) times (not retryable), kept in the table export_dead")
                 }
                 if let e = st.lastError { print("  last error: \(e)" + (st.lastErrorAt.map { " at \(EventTime(seconds: $0))" } ?? "")) }
             }

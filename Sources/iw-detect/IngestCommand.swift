@@ -172,6 +172,7 @@ struct ExportWorkers {
         for name in service.names {
             let st = stats[name] ?? ExportService.Stats()
             printErr("export \(name): \(st.sent) events sent in \(st.requests) request(s), \(st.failures) failed request(s)"
+                     + (st.dead > 0 ? ", \(st.dead) events dead-lettered (refused for good)" : "")
                      + (st.lastError.map { "; last error: \($0)" } ?? "")
                      + ((left[name] ?? 0) > 0 ? "; \(left[name]!) events still queued, sent by the next run (iw-detect exports list)" : ""))
         }

@@ -337,6 +337,36 @@ import Testing
         #expect(fourth.stderr.contains("export splunk: 10 events sent"), "\(fourth.stderr)")
     }
 
+    /// A batch the receiver refuses for good (HEC code 6, invalid data format) is dead-lettered
+    /// after max_attempts, kept and counted, and the events behind it still go out.
+    @Test func aBatchRefusedForGoodIsDeadLetteredAndTheRestGoesOut() throws {
+        let dir = TempDir()
+        let hec = try HTTPRecorder(dir, answers: [#"body:400:{"text":"Invalid data format","code":6,"invalid-event-number":0}"#,
+                                                  #"body:400:{"text":"Invalid data format","code":6,"invalid-event-number":0}"#, "200"])
+        let config = dir.write("config.yaml", """
+            exports:
+              - name: splunk
+                type: splunk_hec
+                url: \(hec.url)
+                token: test-hec-token
+                batch_size: 2
+            delivery: {max_attempts: 2, base_backoff_seconds: 0.01, max_backoff_seconds: 0.02}
+            """)
+        let r = try ingest(dir, sample(dir), config: config, env: [:])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("2 events dead-lettered"), "\(r.stderr)")
+        let row = try #require(jsonLines(try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config]).stdout).first)
+        #expect(row["dead"] as? Int == 2)
+        #expect(row["sent"] as? Int == 1)
+        #expect(row["queued"] as? Int == 0)
+        #expect((row["last_error"] as? String)?.contains("HEC code 6: Invalid data format") == true, "\(row)")
+        let kept = try Database(path: dir.file("state.db")).query("SELECT events, error FROM export_dead") { ($0.int(0), $0.text(1)) }
+        #expect(kept.count == 1 && kept.first?.0 == 2)
+        // The refused batch was tried twice; then the last event went out.
+        let ids = hec.requests.map { $0.body.split(separator: "\n").compactMap { ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]).flatMap { ($0["event"] as? [String: Any])?["log_id"] as? String } } }
+        #expect(ids == [["log-1", "log-2"], ["log-1", "log-2"], ["log-3"]], "\(ids)")
+    }
+
     @Test func badExportConfigIsReportedWithFileLineAndColumn() throws {
         var c = EngineConfig(databasePath: "/nonexistent/x.db", rulePaths: [])
         do {
