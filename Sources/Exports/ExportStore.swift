@@ -30,8 +30,7 @@ public enum ExportStore {
                 skipped INTEGER NOT NULL DEFAULT 0, skipped_first INTEGER, skipped_last INTEGER,
                 last_sent_at REAL, last_sent_event_time INTEGER,
                 last_error TEXT, last_error_at REAL,
-                stalled INTEGER NOT NULL DEFAULT 0,
-                dead INTEGER NOT NULL DEFAULT 0
+                stalled INTEGER NOT NULL DEFAULT 0
             ) WITHOUT ROWID;
             """),
     ]
@@ -130,7 +129,7 @@ public enum ExportStore {
     }
 
     /// The receiver refused `chunks` for good (`max_attempts` times, not retryable): they move
-    /// from the spool to `export_dead`, with the error, and the target's `dead` count grows.
+    /// from the spool to `export_dead`, with the error.
     public static func deadLetter(_ chunks: [Queued], target: String, error: String, now: Double, in db: Database) throws {
         guard let first = chunks.first, let last = chunks.last else { return }
         try db.transaction {
@@ -140,8 +139,21 @@ public enum ExportStore {
                 SELECT id, target, events, first_time, last_time, queued_at, body, ?, ? FROM export_spool WHERE target = ? AND id BETWEEN ? AND ?
                 """, [.text(error), .double(now), .text(target), .int(first.id), .int(last.id)])
             try db.run("DELETE FROM export_spool WHERE target = ? AND id BETWEEN ? AND ?", [.text(target), .int(first.id), .int(last.id)])
-            try db.run("UPDATE export_targets SET dead = dead + ?, last_error = ?, last_error_at = ? WHERE name = ?",
-                       [.int(Int64(chunks.reduce(0) { $0 + $1.events })), .text(error), .double(now), .text(target)])
+            try db.run("UPDATE export_targets SET last_error = ?, last_error_at = ? WHERE name = ?", [.text(error), .double(now), .text(target)])
+        }
+    }
+
+    /// Puts a target's dead-lettered batches back at the head of its spool (`exports redeliver`),
+    /// under their first ids, so they go out first and in their order. Returns the events requeued.
+    public static func requeueDead(_ db: Database, target: String) throws -> Int64 {
+        try db.transaction {
+            let n = try db.query("SELECT coalesce(sum(events), 0) FROM export_dead WHERE target = ?", [.text(target)]) { $0.int(0) }.first ?? 0
+            try db.run("""
+                INSERT INTO export_spool(id, target, events, bytes, first_time, last_time, queued_at, body)
+                SELECT id, target, events, length(body), first_time, last_time, queued_at, body FROM export_dead WHERE target = ?
+                """, [.text(target)])
+            try db.run("DELETE FROM export_dead WHERE target = ?", [.text(target)])
+            return n
         }
     }
 
@@ -177,7 +189,7 @@ public enum ExportStore {
         public var lastErrorAt: Double?
         /// Whether the pipeline stalled it: new events are skipped until it is within max_lag.
         public var stalled = false
-        /// Events the receiver refused for good, kept in `export_dead`.
+        /// Events the receiver refused for good, kept in `export_dead` (until `exports redeliver`).
         public var dead: Int64 = 0
         /// Events queued and not yet acknowledged.
         public var pending: Int64 = 0
@@ -197,7 +209,7 @@ public enum ExportStore {
         var byName: [String: Status] = [:]
         for st in try db.query("""
             SELECT name, sent, requests, failures, skipped, skipped_first, skipped_last, last_sent_at, last_sent_event_time, last_error, last_error_at,
-                stalled, dead
+                stalled
             FROM export_targets
             """, [], { s -> Status in
                 var st = Status(name: s.text(0))
@@ -209,7 +221,6 @@ public enum ExportStore {
                 st.lastError = s.optionalText(9)
                 st.lastErrorAt = s.isNull(10) ? nil : s.double(10)
                 st.stalled = s.int(11) != 0
-                st.dead = s.int(12)
                 return st
             }) {
             byName[st.name] = st
@@ -221,6 +232,9 @@ public enum ExportStore {
             byName[name, default: Status(name: name)].pending = pending
             byName[name, default: Status(name: name)].oldestPending = oldest
             byName[name, default: Status(name: name)].oldestQueuedAt = newest
+        }
+        for (name, dead) in try db.query("SELECT target, sum(events) FROM export_dead GROUP BY target", [], { ($0.text(0), $0.int(1)) }) {
+            byName[name, default: Status(name: name)].dead = dead
         }
         return targets.map { byName[$0] ?? Status(name: $0) }
     }

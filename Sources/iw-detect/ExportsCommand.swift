@@ -9,7 +9,7 @@ struct ExportsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exports",
         abstract: "The export targets (exports:) and where each stands.",
-        subcommands: [List.self],
+        subcommands: [List.self, Redeliver.self],
         defaultSubcommand: List.self
     )
 
@@ -62,7 +62,7 @@ struct ExportsCommand: AsyncParsableCommand {
                     print("  skipped: \(st.skipped) events between \(a) and \(b) (stalled past max_lag, or larger than the receiver takes)")
                 }
                 if st.dead > 0 {
-                    print("  dead:    \(st.dead) events the receiver refused \(config.delivery.maxAttempts) times (not retryable), kept in the table export_dead")
+                    print("  dead:    \(st.dead) events the receiver refused \(config.delivery.maxAttempts) times (not retryable), kept in the table export_dead; iw-detect exports redeliver \(st.name) sends them again")
                 }
                 if let e = st.lastError { print("  last error: \(e)" + (st.lastErrorAt.map { " at \(EventTime(seconds: $0))" } ?? "")) }
             }
@@ -73,6 +73,35 @@ struct ExportsCommand: AsyncParsableCommand {
             if st.pending == 0 { return "ok" }
             if let e = st.lastErrorAt, e >= (st.lastSentAt ?? 0) { return "failing" }
             return "sending"
+        }
+    }
+
+    struct Redeliver: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put a target's dead-lettered batches back at the head of its queue and send what is queued, waiting up to --timeout seconds.")
+        @OptionGroup var common: CommonOptions
+        @Argument(help: "The export target's name.") var name: String
+        @Option(help: "Seconds to wait for delivery.") var timeout: Double = 30
+
+        func run() async throws {
+            let config = try common.engineConfig()
+            guard let target = config.exports.first(where: { $0.name == name }) else {
+                throw CLIError("no export target named \(name); configured: \(config.exports.map(\.name).joined(separator: ", "))")
+            }
+            let shipper: any EventShipper
+            do { shipper = try target.makeShipper(environment: common.environment) } catch { throw CLIError(error.message) }
+            let db = try common.existingDatabase()
+            let requeued = try ExportStore.requeueDead(db, target: name)
+            let service = ExportService(databasePath: config.databasePath, targets: [(target, shipper)], policy: config.delivery)
+            let worker = Task { await service.run() }
+            let left = await service.drain(timeout: timeout)
+            service.stop()
+            _ = worker
+            let st = service.stats()[name] ?? ExportService.Stats()
+            printErr("export \(name): requeued \(requeued) dead-lettered events; \(st.sent) events sent, \(st.failures) failed request(s)"
+                     + (st.dead > 0 ? ", \(st.dead) dead-lettered again" : "") + (st.lastError.map { "; last error: \($0)" } ?? "")
+                     + ((left[name] ?? 0) > 0 ? "; \(left[name]!) events still queued" : ""))
+            if (left[name] ?? 0) > 0 || st.dead > 0 { throw ExitCode(1) }
         }
     }
 }

@@ -365,6 +365,14 @@ import Testing
         // The refused batch was tried twice; then the last event went out.
         let ids = hec.requests.map { $0.body.split(separator: "\n").compactMap { ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]).flatMap { ($0["event"] as? [String: Any])?["log_id"] as? String } } }
         #expect(ids == [["log-1", "log-2"], ["log-1", "log-2"], ["log-3"]], "\(ids)")
+        // The receiver takes them now (its last answer, 200, repeats): redeliver sends them.
+        let again = try run(iwDetectBinary, ["exports", "redeliver", "splunk", "--db", dir.file("state.db"), "--config", config, "--timeout", "10"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("requeued 2 dead-lettered events; 2 events sent"), "\(again.stderr)")
+        let after = try #require(jsonLines(try run(iwDetectBinary, ["exports", "list", "--json", "--db", dir.file("state.db"), "--config", config]).stdout).first)
+        #expect(after["dead"] as? Int == 0)
+        #expect(after["sent"] as? Int == 3)
+        #expect(hec.requests.last.map { $0.body.split(separator: "\n").count } == 2)
     }
 
     @Test func badExportConfigIsReportedWithFileLineAndColumn() throws {
