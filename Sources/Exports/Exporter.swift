@@ -36,7 +36,6 @@ public struct Exporter {
     /// Each metric's `"name":`, rendered once.
     let metricKeys: [[UInt8]]
     var metricSlots: [Int]
-    let needsEnrichment: Bool
 
     /// The receivers, for the workers.
     public var shippers: [(ExportTargetConfig, any EventShipper)] { targets.map { ($0.config, $0.shipper) } }
@@ -68,7 +67,6 @@ public struct Exporter {
         guard problems.isEmpty else { throw ExportSetupError(messages: problems, diagnostics: []) }
         targets = built
         metricSlots = metrics.map { fields.slot(for: $0.path) }
-        needsEnrichment = configs.contains(where: \.enrich)
         try compileFilters(lists: lists, fields: &fields, known: known, warnings: &warnings)
     }
 

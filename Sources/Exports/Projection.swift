@@ -23,7 +23,7 @@ import Yams
 /// `input_injection_score`) or `{name: field}` to send it under another name; `fields: [...]`
 /// replaces the set. Prompts and outputs (`user_input`, `model_output`, `tool_results`) are sent
 /// only when listed. A field an event lacks is left out of its document.
-public struct ProjectionSpec: Sendable, Equatable {
+public struct ProjectionSpec: Sendable {
     public enum Source: Sendable, Equatable {
         case field(String)
         case constant(String)
@@ -47,10 +47,6 @@ public struct ProjectionSpec: Sendable, Equatable {
     ]
 
     public init() { entries = ProjectionSpec.guide }
-
-    public static func == (a: ProjectionSpec, b: ProjectionSpec) -> Bool {
-        a.entries.map(\.name) == b.entries.map(\.name) && a.entries.map(\.source) == b.entries.map(\.source)
-    }
 
     public func describe() -> String {
         (isDefault ? "the guide's: " : "") + entries.map { e in
@@ -125,6 +121,8 @@ struct Projection {
     let parts: [(String, Part)]
     /// Each part's `"name":`, rendered once.
     let keys: [[UInt8]]
+    /// The part sent as `user_id`, if any (ECS `user.id`).
+    let userPart: Int?
 
     init(_ spec: ProjectionSpec, metrics: [MetricDefinition], fields: inout FieldTable) {
         keys = spec.entries.map { entry in
@@ -143,6 +141,7 @@ struct Projection {
                 return (entry.name, .slot(fields.slot(for: fieldAliases[name] ?? name)))
             }
         }
+        userPart = spec.entries.firstIndex { $0.name == "user_id" }
     }
 
     /// Appends the event's projected fields as JSON members (a missing field is left out);
@@ -151,15 +150,14 @@ struct Projection {
         var user: String?
         var first = true
         for p in parts.indices {
-            let (name, part) = parts[p]
-            switch part {
+            switch parts[p].1 {
             case .constant(let v):
                 if !first { out.append(UInt8(ascii: ",")) }
                 out.append(contentsOf: keys[p])
                 v.write(to: &out)
             case .slot(let s):
                 if case .missing = event.values[s] { continue }
-                if name == "user_id", case .string(let u) = event.values[s] { user = u }
+                if p == userPart, case .string(let u) = event.values[s] { user = u }
                 if !first { out.append(UInt8(ascii: ",")) }
                 out.append(contentsOf: keys[p])
                 event.values[s].write(to: &out)

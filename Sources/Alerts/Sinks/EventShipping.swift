@@ -41,21 +41,11 @@ public struct ExportedEvent: Sendable {
 }
 
 extension JSONValue {
-    /// Appends `"key":value` (a member of an object being written).
-    public static func writeMember(_ key: String, _ value: JSONValue, to out: inout [UInt8]) {
-        quote(key, into: &out)
-        out.append(UInt8(ascii: ":"))
-        value.write(to: &out)
-    }
-
     /// The members of an object, rendered and joined by commas, without braces.
     static func members(_ m: [(String, JSONValue)]) -> [UInt8] {
         var out: [UInt8] = []
-        for (k, (key, value)) in m.enumerated() {
-            if k > 0 { out.append(UInt8(ascii: ",")) }
-            writeMember(key, value, to: &out)
-        }
-        return out
+        JSONValue.object(m).write(to: &out)
+        return Array(out.dropFirst().dropLast())
     }
 }
 
@@ -79,13 +69,6 @@ public protocol EventShipper: AlertSink {
 
 extension EventShipper {
     public var maxBodyBytes: Int? { nil }
-
-    /// One event's item, as text (for tests and `exports` previews).
-    public func eventItem(_ event: ExportedEvent) -> String {
-        var out: [UInt8] = []
-        writeItem(event, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
 }
 
 /// Fragments joined by `separator` into one body, between `open` and `close`.
