@@ -224,14 +224,20 @@ public struct BaselineModel: BaselineLookup, Sendable {
         for day in days.keys where day < start - 2 { days[day] = nil }
     }
 
+    /// The quantiles a snapshot keeps: p01, p05, p10, p25, p75, p90, p95, p99, p999.
+    static let quantiles = [0.01, 0.05, 0.10, 0.25, 0.75, 0.90, 0.95, 0.99, 0.999]
+
     static func stats(_ bucket: DailyBucket, id: Int64, settings: BaselineSettings, segment: String, days: Int) -> MetricStats? {
         let s = bucket.stats
         guard s.count > 0 else { return nil }
-        let clamp = { (x: Double?) in Swift.min(Swift.max(x ?? s.mean, s.min), s.max) }
-        return MetricStats(n: s.count, mean: s.mean, std: s.std,
-                           p95: clamp(bucket.sketch.quantile(0.95)), p99: clamp(bucket.sketch.quantile(0.99)),
-                           min: s.min, max: s.max, snapshotID: id,
-                           ready: s.count >= settings.minSamples && days >= settings.minDays, segment: segment, days: days)
+        let clamp = { (x: Double) in Swift.min(Swift.max(x, s.min), s.max) }
+        guard let sk = bucket.sketch.summary(quantiles: BaselineModel.quantiles) else { return nil }
+        let q = sk.quantiles.map(clamp)
+        let robust = RobustStats(p01: q[0], p05: q[1], p10: q[2], p25: q[3], median: clamp(sk.median), p75: q[4], p90: q[5], p999: q[8],
+                                 mad: sk.mad, meanAbsoluteDeviation: sk.meanAbsoluteDeviation)
+        return MetricStats(n: s.count, mean: s.mean, std: s.std, p95: q[6], p99: q[7], min: s.min, max: s.max, snapshotID: id,
+                           ready: s.count >= settings.minSamples && days >= settings.minDays, segment: segment, days: days,
+                           robust: robust)
     }
 
     /// Why a baseline is not ready, or nil when it is.

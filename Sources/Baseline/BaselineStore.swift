@@ -32,7 +32,27 @@ public enum BaselineStore {
             ) WITHOUT ROWID;
             """),
         Migration("baseline-3-days", "ALTER TABLE baseline_stats ADD COLUMN days INTEGER NOT NULL DEFAULT 0"),
+        // NULL in rows written before: the normal approximation stands in (RobustStats.normal).
+        Migration("baseline-4-robust", (["baseline_stats", "baseline_seed"].flatMap { table in
+            robustColumns.map { "ALTER TABLE \(table) ADD COLUMN \($0) REAL" }
+        }).joined(separator: ";\n")),
     ]
+
+    /// The columns of ``RobustStats``, in its order.
+    static let robustColumns = ["p01", "p05", "p10", "p25", "median", "p75", "p90", "p999", "mad", "mean_abs_dev"]
+    static var robustSelect: String { robustColumns.joined(separator: ", ") }
+
+    static func robustValues(_ r: RobustStats) -> [SQLValue] {
+        [r.p01, r.p05, r.p10, r.p25, r.median, r.p75, r.p90, r.p999, r.mad, r.meanAbsoluteDeviation].map { .double($0) }
+    }
+
+    /// The robust columns read from `s` starting at `offset`; nil when a row predates them.
+    static func robust(_ s: Statement, at offset: Int32) -> RobustStats? {
+        guard !s.isNull(offset) else { return nil }
+        let v = (0..<Int32(robustColumns.count)).map { s.double(offset + $0) }
+        return RobustStats(p01: v[0], p05: v[1], p10: v[2], p25: v[3], median: v[4], p75: v[5], p90: v[6], p999: v[7],
+                           mad: v[8], meanAbsoluteDeviation: v[9])
+    }
 
     /// Restores buckets, the latest snapshot and the schedule.
     public static func load(_ model: inout BaselineModel, from db: Database) throws {
@@ -52,9 +72,10 @@ public enum BaselineStore {
             model.days[day] = buckets
         }
         model.closedDays = nil  // merged from the buckets as loaded, at the next recompute
-        for (metric, segment, st) in try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max FROM baseline_seed", [], { s in
+        for (metric, segment, st) in try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, \(robustSelect) FROM baseline_seed", [], { s in
             (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
-                                               min: s.double(7), max: s.double(8), snapshotID: 0, ready: true, segment: s.text(1)))
+                                               min: s.double(7), max: s.double(8), snapshotID: 0, ready: true, segment: s.text(1),
+                                               robust: robust(s, at: 9)))
         }) {
             guard let m = index[metric] else { continue }
             model.seed[segment, default: Array(repeating: nil, count: model.metrics.count)][m] = st
@@ -66,10 +87,10 @@ public enum BaselineStore {
             model.snapshotID = snap.0
             model.snapshotWindow = snap.1...snap.2
             model.snapshotComputedAt = Timestamp.parse(snap.3)
-            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready, days FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
+            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready, days, \(robustSelect) FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
                 (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
                                                    min: s.double(7), max: s.double(8), snapshotID: snap.0, ready: s.int(9) != 0,
-                                                   segment: s.text(1), days: Int(s.int(10))))
+                                                   segment: s.text(1), days: Int(s.int(10)), robust: robust(s, at: 11)))
             }
             for (metric, segment, st) in stats {
                 if let m = index[metric], let seg = model.segment(named: segment) { model.snapshot[seg][m] = st }
@@ -112,9 +133,10 @@ public enum BaselineStore {
                    [.int(id), .int(window.lowerBound), .int(window.upperBound), .text(computedAt)])
         for e in entries {
             let st = e.stats
-            try db.run("INSERT OR REPLACE INTO baseline_stats(snapshot_id, metric, segment, n, mean, std, p95, p99, min, max, ready, days) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.run("INSERT OR REPLACE INTO baseline_stats(snapshot_id, metric, segment, n, mean, std, p95, p99, min, max, ready, days, \(robustSelect)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [.int(id), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
-                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0), .int(Int64(st.days))])
+                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0), .int(Int64(st.days))]
+                        + robustValues(st.robust))
         }
     }
 
@@ -124,9 +146,9 @@ public enum BaselineStore {
             try db.run("DELETE FROM baseline_seed")
             for e in entries {
                 let st = e.stats
-                try db.run("INSERT INTO baseline_seed VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                try db.run("INSERT INTO baseline_seed(metric, segment, n, mean, std, p95, p99, min, max, source, \(robustSelect)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [.text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std), .double(st.p95),
-                            .double(st.p99), .double(st.min), .double(st.max), .text(source)])
+                            .double(st.p99), .double(st.min), .double(st.max), .text(source)] + robustValues(st.robust))
             }
         }
         return entries.count

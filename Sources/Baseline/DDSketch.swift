@@ -12,8 +12,8 @@
 public struct DDSketch: Sendable, Hashable {
     public let alpha: Double
     private let logGamma: Double
-    private var positive = Bins()
-    private var negative = Bins()
+    var positive = Bins()
+    var negative = Bins()
     public private(set) var zeroCount: Int64 = 0
 
     /// Magnitudes below this are counted as zero.

@@ -28,9 +28,17 @@ public enum SnapshotFile {
                     ("mean", .number(e.stats.mean)), ("std", .number(e.stats.std)), ("p95", .number(e.stats.p95)),
                     ("p99", .number(e.stats.p99)), ("min", .number(e.stats.min)), ("max", .number(e.stats.max)),
                     ("ready", .bool(e.stats.ready)),
-                ])
+                ] + zip(robustKeys, robustValues(e.stats.robust)).map { ($0, .number($1)) })
             })),
         ])
+    }
+
+    /// The keys of ``RobustStats`` in a file (optional when reading: files written before them
+    /// get the normal approximation).
+    static let robustKeys = ["median", "mad", "mean_abs_dev", "p01", "p05", "p10", "p25", "p75", "p90", "p999"]
+
+    static func robustValues(_ r: RobustStats) -> [Double] {
+        [r.median, r.mad, r.meanAbsoluteDeviation, r.p01, r.p05, r.p10, r.p25, r.p75, r.p90, r.p999]
     }
 
     /// The file name for a snapshot: its window's last day, so files sort by time.
@@ -76,8 +84,25 @@ public enum SnapshotFile {
             guard lo <= p95, p95 <= p99, p99 <= hi, lo <= mean, mean <= hi else {
                 throw FileError(description: "\(at): needs min ≤ p95 ≤ p99 ≤ max and min ≤ mean ≤ max")
             }
+            var robust: RobustStats? = nil
+            let present = robustKeys.filter { e[$0] != nil }
+            if !present.isEmpty {
+                guard present.count == robustKeys.count else {
+                    throw FileError(description: "\(at): has \(present.joined(separator: ", ")) but not \(robustKeys.filter { e[$0] == nil }.joined(separator: ", ")); give all of them or none")
+                }
+                var v: [Double] = []
+                for k in robustKeys { v.append(try number(k)) }
+                guard v[1] >= 0, v[2] >= 0 else { throw FileError(description: "\(at): mad and mean_abs_dev must not be negative") }
+                let ordered = [lo, v[3], v[4], v[5], v[6], v[0], v[7], v[8], p95, p99, v[9], hi]
+                guard zip(ordered, ordered.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                    throw FileError(description: "\(at): needs min ≤ p01 ≤ p05 ≤ p10 ≤ p25 ≤ median ≤ p75 ≤ p90 ≤ p95 ≤ p99 ≤ p999 ≤ max")
+                }
+                robust = RobustStats(p01: v[3], p05: v[4], p10: v[5], p25: v[6], median: v[0], p75: v[7], p90: v[8], p999: v[9],
+                                     mad: v[1], meanAbsoluteDeviation: v[2])
+            }
             out.append(SnapshotEntry(metric: metric, segment: segment, stats: MetricStats(
-                n: Int64(n), mean: mean, std: std, p95: p95, p99: p99, min: lo, max: hi, snapshotID: 0, ready: true, segment: segment)))
+                n: Int64(n), mean: mean, std: std, p95: p95, p99: p99, min: lo, max: hi, snapshotID: 0, ready: true, segment: segment,
+                robust: robust)))
         }
         return out
     }

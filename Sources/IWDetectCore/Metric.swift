@@ -69,12 +69,23 @@ public struct MetricStats: Sendable, Hashable {
     public var segment: String
     /// Days of the window that had samples.
     public var days: Int
+    /// The other quantiles, the median and the MAD.
+    public var robust: RobustStats
 
+    /// Without `robust`, the quantiles, median and MAD of a normal distribution with this mean and
+    /// std stand in (``RobustStats/normal(mean:std:min:max:)``).
     public init(n: Int64, mean: Double, std: Double, p95: Double, p99: Double, min: Double, max: Double,
-                snapshotID: Int64, ready: Bool, segment: String = "", days: Int = 0) {
+                snapshotID: Int64, ready: Bool, segment: String = "", days: Int = 0, robust: RobustStats? = nil) {
         self.n = n; self.mean = mean; self.std = std; self.p95 = p95; self.p99 = p99
         self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready; self.segment = segment
         self.days = days
+        self.robust = robust ?? .normal(mean: mean, std: std, min: min, max: max)
+    }
+
+    /// The robust z of `x`: `(x - median) / scale` (``RobustStats/scale``); nil where the scale is 0.
+    @inlinable public func robustZ(_ x: Double) -> Double? {
+        let scale = robust.scale
+        return scale > 0 ? (x - robust.median) / scale : nil
     }
 }
 

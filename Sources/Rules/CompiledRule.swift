@@ -12,6 +12,8 @@ indirect enum CompiledExpr: @unchecked Sendable {
     case derived(MetricDefinition, Int)
     case baseline(metric: Int, stat: BaselineStat)
     case zscore(metric: Int, value: CompiledExpr)
+    /// `rz(metric)`: the robust z, `(value - median) / (1.4826 * MAD)`.
+    case robustZ(metric: Int, value: CompiledExpr)
     /// The value of the rule's window function `i`, computed before the condition is evaluated.
     case window(Int)
     case negate(CompiledExpr)
@@ -32,6 +34,7 @@ enum CompareOp: String, Sendable { case eq = "==", ne = "!=", lt = "<", le = "<=
 /// The statistics a condition can read from a baseline.
 public enum BaselineStat: String, Sendable, CaseIterable {
     case mean, std, p95, p99, min, max, n
+    case median, mad, p01, p05, p10, p25, p50, p75, p90, p999
 
     func read(_ s: MetricStats) -> Double {
         switch self {
@@ -42,6 +45,15 @@ public enum BaselineStat: String, Sendable, CaseIterable {
         case .min: return s.min
         case .max: return s.max
         case .n: return Double(s.n)
+        case .median, .p50: return s.robust.median
+        case .mad: return s.robust.mad
+        case .p01: return s.robust.p01
+        case .p05: return s.robust.p05
+        case .p10: return s.robust.p10
+        case .p25: return s.robust.p25
+        case .p75: return s.robust.p75
+        case .p90: return s.robust.p90
+        case .p999: return s.robust.p999
         }
     }
 }

@@ -237,18 +237,42 @@ struct Compiler {
                 throw ConditionError(code: "bad_arity", message: "abs(x) takes 1 argument, got \(args.count)", offset: at)
             }
             return .absolute(try compile(args[0]))
-        case "z":
+        case "z", "rz":
             guard args.count == 1 else {
-                throw ConditionError(code: "bad_arity", message: "z(metric) takes 1 argument, got \(args.count)", offset: at)
+                throw ConditionError(code: "bad_arity", message: "\(name)(metric) takes 1 argument, got \(args.count)", offset: at)
             }
-            guard case .name(let mname, _) = args[0], let m = metricIndex(named: mname) else {
-                throw ConditionError(code: "unknown_metric", message: "z needs a metric: one of \(metrics.map(\.name).joined(separator: ", "))", offset: args[0].offset)
+            let m = try metricArgument(args[0], of: name)
+            let value = try compile(args[0])
+            return name == "z" ? .zscore(metric: m, value: value) : .robustZ(metric: m, value: value)
+        case "above", "below", "outside":
+            // Two-sided helpers over the robust z: above(m, k) is rz(m) > k, below(m, k) is
+            // rz(m) < -k, outside(m, k) is abs(rz(m)) > k.
+            guard args.count == 2 else {
+                throw ConditionError(code: "bad_arity", message: "\(name)(metric, k) takes 2 arguments, got \(args.count)", offset: at)
             }
-            noteMetric(m)
-            return .zscore(metric: m, value: try compile(args[0]))
+            let m = try metricArgument(args[0], of: name)
+            guard case .number(let k, let kat) = args[1] else {
+                throw ConditionError(code: "bad_argument", message: "\(name) needs a number of robust standard deviations second, e.g. \(name)(output_tokens, 4)", offset: args[1].offset)
+            }
+            guard k >= 0 else { throw ConditionError(code: "bad_argument", message: "\(name)'s k must not be negative", offset: kat) }
+            let rz = CompiledExpr.robustZ(metric: m, value: try compile(args[0]))
+            switch name {
+            case "above": return .compare(.gt, rz, .constant(.number(k)))
+            case "below": return .compare(.lt, rz, .constant(.number(-k)))
+            default: return .compare(.gt, .absolute(rz), .constant(.number(k)))
+            }
         default:
-            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, sum, max, z, abs, baseline", offset: at)
+            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, sum, max, z, rz, above, below, outside, abs, baseline", offset: at)
         }
+    }
+
+    /// The metric named by a baselined function's first argument, noted as evidence.
+    mutating func metricArgument(_ e: Expr, of function: String) throws(ConditionError) -> Int {
+        guard case .name(let mname, _) = e, let m = metricIndex(named: mname) else {
+            throw ConditionError(code: "unknown_metric", message: "\(function) needs a metric: one of \(metrics.map(\.name).joined(separator: ", "))", offset: e.offset)
+        }
+        noteMetric(m)
+        return m
     }
 
     mutating func keyArgument(_ e: Expr) throws(ConditionError) -> (Int, String) {

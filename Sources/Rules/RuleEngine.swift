@@ -217,6 +217,9 @@ public struct RuleEngine: Sendable {
         case .zscore(let m, let valueNode):
             guard let s = b.stats(metric: m, for: e), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
             return .number((x - s.mean) / s.std)
+        case .robustZ(let m, let valueNode):
+            guard let s = b.stats(metric: m, for: e), s.ready, let x = eval(valueNode, e, b).number, let rz = s.robustZ(x) else { return .missing }
+            return .number(rz)
         case .derived(let metric, let slot):
             return metric.read(e.values[slot]).map { .number($0) } ?? .missing
         case .window(let i): return scratch[i]
@@ -339,9 +342,13 @@ public struct RuleEngine: Sendable {
             var fields: [(String, JSONValue)] = [
                 ("snapshot_id", .int(s.snapshotID)), ("n", .int(s.n)), ("mean", .number(s.mean)), ("std", .number(s.std)),
                 ("p95", .number(s.p95)), ("p99", .number(s.p99)), ("min", .number(s.min)), ("max", .number(s.max)),
+                ("median", .number(s.robust.median)), ("mad", .number(s.robust.mad)),
                 ("ready", .bool(s.ready)), ("segment", .string(s.segment)),
             ]
-            if let x = metric.read(e.values[slot]), s.std > 0 { fields.append(("z", .number((x - s.mean) / s.std))) }
+            if let x = metric.read(e.values[slot]) {
+                if s.std > 0 { fields.append(("z", .number((x - s.mean) / s.std))) }
+                if let rz = s.robustZ(x) { fields.append(("rz", .number(rz))) }
+            }
             evidence.append(("baseline." + metric.name, .object(fields)))
         }
         let ids = windowIDs.isEmpty ? [e.id] : Array(windowIDs.suffix(settings.maxEventIDs))

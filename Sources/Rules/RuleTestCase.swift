@@ -92,9 +92,17 @@ public struct RuleTestCase: Sendable {
                         ok = false
                         continue
                     }
-                    baseline[k.string ?? ""] = MetricStats(
+                    var st = MetricStats(
                         n: Int64(n), mean: mean, std: stat("std") ?? 0, p95: stat("p95") ?? mean,
                         p99: stat("p99") ?? mean, min: stat("min") ?? 0, max: stat("max") ?? mean, snapshotID: 0, ready: true)
+                    // The robust stats a test names replace the normal approximation's.
+                    let robust: [(String, WritableKeyPath<RobustStats, Double>)] = [
+                        ("median", \.median), ("p50", \.median), ("mad", \.mad), ("p01", \.p01), ("p05", \.p05), ("p10", \.p10),
+                        ("p25", \.p25), ("p75", \.p75), ("p90", \.p90), ("p999", \.p999),
+                    ]
+                    for (key, path) in robust { if let x = stat(key) { st.robust[keyPath: path] = x } }
+                    if stat("mad") != nil { st.robust.meanAbsoluteDeviation = st.robust.mad * 1.4826 * 0.797885 }
+                    baseline[k.string ?? ""] = st
                 }
             }
             if ok {

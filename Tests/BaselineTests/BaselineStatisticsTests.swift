@@ -42,6 +42,45 @@ extension SplitMix64 {
         #expect(sketch.relativeErrorBound < 0.01)
     }
 
+    /// The median, every kept quantile, the MAD and the mean absolute deviation against a sort.
+    @Test(arguments: datasets())
+    func robustStatisticsAreWithinTheSketchBound(name: String, values: [Double]) throws {
+        var sketch = DDSketch()
+        values.forEach { sketch.add($0) }
+        let sorted = values.sorted()
+        func lower(_ xs: [Double], _ q: Double) -> Double { xs[Int((q * Double(xs.count - 1)).rounded(.down))] }
+        let qs = [0.01, 0.05, 0.10, 0.25, 0.75, 0.90, 0.999]
+        let got = try #require(sketch.summary(quantiles: qs))
+        let bound = sketch.relativeErrorBound
+        for (q, x) in zip(qs, got.quantiles) {
+            let exact = lower(sorted, q)
+            let clamped = min(max(x, sorted.first!), sorted.last!)
+            #expect(abs(clamped - exact) <= bound * abs(exact) + 1e-12, "\(name) q\(q): \(clamped) vs \(exact)")
+        }
+        let median = lower(sorted, 0.5)
+        #expect(abs(got.median - median) <= bound * abs(median) + 1e-12, "\(name) median \(got.median) vs \(median)")
+        let deviations = values.map { abs($0 - median) }.sorted()
+        let mad = lower(deviations, 0.5)
+        #expect(abs(got.mad - mad) <= bound * (2 * abs(median) + mad) + 1e-12, "\(name) MAD \(got.mad) vs \(mad)")
+        let meanAD = deviations.reduce(0, +) / Double(deviations.count)
+        #expect(abs(got.meanAbsoluteDeviation - meanAD) <= bound * (2 * abs(median) + meanAD) + 1e-9, "\(name) mean AD \(got.meanAbsoluteDeviation) vs \(meanAD)")
+        #expect(DDSketch().summary(quantiles: qs) == nil)
+    }
+
+    /// A count that is mostly zero has a MAD of 0: the robust scale falls back to the mean
+    /// absolute deviation, so a rare large count still reads as far out.
+    @Test func aMostlyZeroCountHasAScaleFromTheMeanAbsoluteDeviation() throws {
+        var sketch = DDSketch()
+        for i in 0..<1000 { sketch.add(i % 10 == 0 ? 2 : 0) }
+        let s = try #require(sketch.summary(quantiles: []))
+        #expect(s.median == 0 && s.mad == 0)
+        #expect(abs(s.meanAbsoluteDeviation - 0.2) < 0.01)
+        let r = RobustStats(p01: 0, p05: 0, p10: 0, p25: 0, median: 0, p75: 0, p90: 2, p999: 2, mad: 0, meanAbsoluteDeviation: s.meanAbsoluteDeviation)
+        #expect(abs(r.scale - 1.2533 * 0.2) < 0.02)
+        let st = MetricStats(n: 1000, mean: 0.2, std: 0.6, p95: 2, p99: 2, min: 0, max: 2, snapshotID: 1, ready: true, robust: r)
+        #expect((st.robustZ(6) ?? 0) > 20)
+    }
+
     @Test func mergingInAnyGroupingGivesTheSameSnapshot() {
         var r = SplitMix64(seed: 5)
         let days = (0..<14).map { _ in (0..<(500 + Int(r.next() % 500))).map { _ in exp(3 + r.normal()) } }

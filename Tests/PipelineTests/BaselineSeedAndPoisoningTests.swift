@@ -36,6 +36,14 @@ import Testing
         let evidence = (alerts.first?["values"] as? [String: Any])?["baseline.output_tokens"] as? [String: Any]
         #expect(evidence?["snapshot_id"] as? Int == 0, "the seed stood in")
         #expect(evidence?["n"] as? Int == 1_000)
+        // The robust statistics travel with the seed: the evidence's median and MAD are the file's.
+        let exported = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]
+        let entry = (exported?["entries"] as? [[String: Any]])?.first { $0["metric"] as? String == "output_tokens" && $0["segment"] as? String == "" }
+        let median = try #require(entry?["median"] as? Double)
+        #expect(median >= 190 && median <= 210, "outputs 100…299: median \(median)")
+        #expect(evidence?["median"] as? Double == median)
+        #expect(evidence?["mad"] as? Double == entry?["mad"] as? Double)
+        #expect((evidence?["rz"] as? Double ?? 0) > 50)
     }
 
     @Test(arguments: [
@@ -44,6 +52,8 @@ import Testing
         (#"{"format":"iw-detect-baseline/1","entries":[{"metric":"output_tokens","segment":"","n":5,"mean":1,"std":-1,"p95":1,"p99":1,"min":1,"max":1}]}"#, "std must not be negative"),
         (#"{"format":"iw-detect-baseline/1","entries":[{"metric":"output_tokens","segment":"","n":5,"mean":1,"std":0,"p95":9,"p99":2,"min":1,"max":10}]}"#, "min ≤ p95 ≤ p99 ≤ max"),
         (#"{"format":"iw-detect-baseline/1","entries":[{"metric":"output_tokens","segment":"","n":"5","mean":1,"std":0,"p95":1,"p99":1,"min":1,"max":1}]}"#, "\"n\" must be a number"),
+        (#"{"format":"iw-detect-baseline/1","entries":[{"metric":"output_tokens","segment":"","n":5,"mean":1,"std":0,"p95":1,"p99":1,"min":1,"max":1,"median":1}]}"#, "give all of them or none"),
+        (#"{"format":"iw-detect-baseline/1","entries":[{"metric":"output_tokens","segment":"","n":5,"mean":5,"std":1,"p95":9,"p99":9,"min":1,"max":10,"median":5,"mad":1,"mean_abs_dev":1,"p01":1,"p05":1,"p10":6,"p25":4,"p75":6,"p90":8,"p999":10}]}"#, "p10 ≤ p25"),
     ])
     func badSnapshotFilesAreRefusedWithTheEntry(text: String, message: String) {
         #expect {

@@ -37,9 +37,9 @@ import Testing
         let snapshots = { (path: String) throws -> [String] in
             try Database(path: path).query(
                 "SELECT s.id, s.window_start_day, s.window_end_day, s.computed_at_stream, t.metric, t.segment, t.n, t.mean, t.std, "
-                    + "t.p95, t.p99, t.min, t.max, t.ready, t.days FROM baseline_snapshots s JOIN baseline_stats t ON t.snapshot_id = s.id "
+                    + "t.p95, t.p99, t.min, t.max, t.ready, t.days, t.p01, t.p05, t.p10, t.p25, t.median, t.p75, t.p90, t.p999, t.mad, t.mean_abs_dev FROM baseline_snapshots s JOIN baseline_stats t ON t.snapshot_id = s.id "
                     + "ORDER BY s.id, t.metric, t.segment"
-            ) { r in (0..<15).map { r.isNull(Int32($0)) ? "null" : r.text(Int32($0)) }.joined(separator: " ") }
+            ) { r in (0..<25).map { r.isNull(Int32($0)) ? "null" : r.text(Int32($0)) }.joined(separator: " ") }
         }
         let sa = try snapshots(whole.file("state.db")), sb = try snapshots(pieces.file("state.db"))
         #expect(sa.count > 50)
