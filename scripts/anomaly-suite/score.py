@@ -270,7 +270,13 @@ def run(a):
             out[value] = {k: total([r["scores"][k] for r in rows]) for k in keys}
         return out
 
-    agg = {"kind": group("kind"), "interval": group("interval"), "metric": group("metric"),
+    kind_metric = {}
+    for kind in dict.fromkeys(r["kind"] for r in per_series):
+        for metric in dict.fromkeys(r["metric"] for r in per_series):
+            rows = [r for r in per_series if r["kind"] == kind and r["metric"] == metric]
+            if rows:
+                kind_metric.setdefault(kind, {})[metric] = {k: total([r["scores"][k] for r in rows]) for k in keys}
+    agg = {"kind": group("kind"), "interval": group("interval"), "metric": group("metric"), "kind_metric": kind_metric,
            "overall": {k: total([r["scores"][k] for r in per_series]) for k in keys}}
     finished = time.perf_counter()
     report = {
@@ -310,7 +316,7 @@ MAIN_HEADERS = ["", "series", "windows", "detected", "recall", "alerts", "FP", "
 
 def main_row(name, t):
     return [name, t["series"], t["windows"], t["detected"], pct(t["recall"]), f"{t['alerts']:,}", f"{t['fp']:,}",
-            num(t["fp_per_day"]), pct(t["precision_alerts"]), pct(t["precision_windows"]), num(t["f1"], 3),
+            num(t["fp_per_day"], 2 if (t["fp_per_day"] or 0) < 10 else 1), pct(t["precision_alerts"]), pct(t["precision_windows"]), num(t["f1"], 3),
             fmt_dur(t["delay_median_s"]), fmt_dur(t["delay_max_s"]), num(t["delay_median_samples"])]
 
 
@@ -326,14 +332,17 @@ def print_report(rep, per_series):
     for title, field in (("kind", "kind"), ("sampling interval", "interval"), ("metric", "metric")):
         out += ["", f"All scored rules together, by {title}:",
                 table(MAIN_HEADERS, [main_row(k, v[ALL]) for k, v in agg[field].items()] + [main_row("overall", agg["overall"][ALL])])]
+    metrics = list(dict.fromkeys(m for v in agg["kind_metric"].values() for m in v))
+    cell = lambda t: "" if t is None else f"{pct(t['recall'])} / {num(t['fp_per_day'], 2 if (t['fp_per_day'] or 0) < 10 else 1)}"
+    out += ["", "All scored rules together, by kind and metric: recall / false alerts per day",
+            table(["kind"] + metrics, [[k] + [cell((v.get(m) or {}).get(ALL)) for m in metrics] for k, v in agg["kind_metric"].items()]
+                  + [["overall"] + [cell(agg["metric"][m][ALL]) for m in metrics]])]
     out += ["", "Per rule, overall:",
             table(MAIN_HEADERS, [main_row(r, agg["overall"][r]) for r in scored] + [main_row(ALL, agg["overall"][ALL])])]
     out += ["", "Per rule and kind: recall / false alerts per day / median delay",
             table(["kind"] + scored,
-                  [[k] + [f"{pct(v[r]['recall'])} / {num(v[r]['fp_per_day'])} / {fmt_dur(v[r]['delay_median_s'])}" for r in scored]
-                   for k, v in agg["kind"].items()]
-                  + [["overall"] + [f"{pct(agg['overall'][r]['recall'])} / {num(agg['overall'][r]['fp_per_day'])} / "
-                                    f"{fmt_dur(agg['overall'][r]['delay_median_s'])}" for r in scored]])]
+                  [[k] + [f"{cell(v[r])} / {fmt_dur(v[r]['delay_median_s'])}" for r in scored] for k, v in agg["kind"].items()]
+                  + [["overall"] + [f"{cell(agg['overall'][r])} / {fmt_dur(agg['overall'][r]['delay_median_s'])}" for r in scored]])]
     off = sum(r["off_metric_alerts"] for r in rep["series"])
     others = {}
     for r in rep["series"]:
