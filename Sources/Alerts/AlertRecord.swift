@@ -32,7 +32,26 @@ public struct AlertRecord: Sendable, Equatable {
     /// The rule's suppression window: repeats within it are folded into this alert.
     public var dedupWindow: EventTime.Duration
     /// Repeats folded into this alert so far (the database's count, not in the JSON).
-    public var suppressed: Int64 = 0
+    public var suppressed: Int64 = 0 {
+        didSet { episode?.events = suppressed + 1 }
+    }
+    /// Episode dedup: the episode this alert opened, as far as it is known.
+    public var episode: Episode?
+
+    /// An anomalous episode (`dedup: {mode: episode}`): its detections, its latest one, and when it
+    /// closed (nil while open).
+    public struct Episode: Sendable, Equatable {
+        public var quiet: EventTime.Duration
+        public var events: Int64
+        public var lastEventTime: EventTime
+        public var closedAt: EventTime?
+
+        var json: JSONValue {
+            .object([("quiet", .string(quiet.description)), ("events", .int(events)),
+                     ("last_event_time", .string(lastEventTime.description)),
+                     ("closed_at", closedAt.map { .string($0.description) } ?? .null)])
+        }
+    }
     /// The order the alert was raised in (the database's sequence; 0 before it is stored).
     public var seq: Int64 = 0
 
@@ -62,6 +81,7 @@ public struct AlertRecord: Sendable, Equatable {
         suppressedSincePrevious = suppressedBefore
         tags = d.rule.tags
         dedupWindow = d.rule.dedupWindow
+        if d.rule.episode { episode = Episode(quiet: d.rule.dedupWindow, events: 1, lastEventTime: d.eventTime, closedAt: nil) }
     }
 
     /// The alert's JSON, members in a fixed order.
@@ -87,7 +107,7 @@ public struct AlertRecord: Sendable, Equatable {
             ("suppressed_since_previous", .int(suppressedSincePrevious)),
             ("dedup_window", .string(dedupWindow.description)),
             ("tags", .array(tags.map { .string($0) })),
-        ])
+        ] + (episode.map { [("episode", $0.json)] } ?? []))
     }
 
     /// Why a stored alert could not be read back.
@@ -136,7 +156,13 @@ public struct AlertRecord: Sendable, Equatable {
         tags = strings("tags")
         // Alerts stored before the window was written carry the default.
         dedupWindow = optional("dedup_window").flatMap(EventTime.Duration.init(parsing:)) ?? .minutes(15)
+        if case .object(let members)? = v["episode"] {
+            let e = Dictionary(members, uniquingKeysWith: { a, _ in a })
+            func t(_ k: String) -> EventTime? { if case .string(let s)? = e[k] { return Timestamp.parse(s) } else { return nil } }
+            episode = Episode(quiet: dedupWindow, events: 1, lastEventTime: t("last_event_time") ?? eventTime, closedAt: t("closed_at"))
+        }
         self.suppressed = suppressed
+        episode?.events = suppressed + 1
         self.seq = seq
     }
 
@@ -161,6 +187,9 @@ public struct AlertRecord: Sendable, Equatable {
         if let sessionID, !groupKey.contains("session_id") { s += " session_id=\(sessionID)" }
         s += " | " + flatValues.map { "\($0)=\($1.serialized())" }.joined(separator: " ")
         if suppressedSincePrevious > 0 { s += " | \(suppressedSincePrevious) repeats suppressed before" }
+        if let e = episode, e.events > 1 || e.closedAt != nil {
+            s += " | episode: \(e.events) detection(s) to \(e.lastEventTime), " + (e.closedAt.map { "closed \($0)" } ?? "open")
+        }
         s += " | \(recommendedAction) [\(id)]"
         return s
     }

@@ -29,7 +29,13 @@ public enum AlertStore {
                 key TEXT PRIMARY KEY NOT NULL, window_end INTEGER NOT NULL, alert_id TEXT NOT NULL, suppressed INTEGER NOT NULL
             ) WITHOUT ROWID;
             """),
-    ] + Outbox.migrations
+    ] + Outbox.migrations + [
+        Migration("alerts-3-episodes", """
+            ALTER TABLE dedup_state ADD COLUMN last_seen INTEGER;
+            ALTER TABLE alerts ADD COLUMN episode_last INTEGER;
+            ALTER TABLE alerts ADD COLUMN episode_closed INTEGER;
+            """),
+    ]
 
     /// Inserts an alert with an outbox row per channel. Returns false when an alert with that id
     /// already exists (the same input raised again): nothing is queued twice.
@@ -45,8 +51,8 @@ public enum AlertStore {
     }
 
     public static func load(_ s: inout Suppressor, from db: Database) throws {
-        for (k, e) in try db.query("SELECT key, window_end, alert_id, suppressed FROM dedup_state", [], {
-            ($0.text(0), Suppressor.Entry(windowEnd: $0.int(1), alertID: $0.text(2), suppressed: $0.int(3)))
+        for (k, e) in try db.query("SELECT key, window_end, alert_id, suppressed, last_seen FROM dedup_state", [], {
+            ($0.text(0), Suppressor.Entry(windowEnd: $0.int(1), alertID: $0.text(2), suppressed: $0.int(3), lastSeen: $0.isNull(4) ? nil : $0.int(4)))
         }) {
             s.entries[k] = e
         }
@@ -58,11 +64,20 @@ public enum AlertStore {
             try db.run("UPDATE alerts SET suppressed = ? WHERE id = ?", [.int(n), .text(id)])
         }
         s.closed.removeAll(keepingCapacity: true)
+        for c in s.closedEpisodes {
+            try db.run("UPDATE alerts SET suppressed = ?, episode_last = ?, episode_closed = ? WHERE id = ?",
+                       [.int(c.suppressed), .int(c.lastSeen), .int(c.closedAt), .text(c.alertID)])
+        }
+        s.closedEpisodes.removeAll(keepingCapacity: true)
         for k in s.dirty {
             if let e = s.entries[k] {
-                try db.run("INSERT OR REPLACE INTO dedup_state(key, window_end, alert_id, suppressed) VALUES (?, ?, ?, ?)",
-                           [.text(k), .int(e.windowEnd), .text(e.alertID), .int(e.suppressed)])
-                try db.run("UPDATE alerts SET suppressed = ? WHERE id = ?", [.int(e.suppressed), .text(e.alertID)])
+                try db.run("INSERT OR REPLACE INTO dedup_state(key, window_end, alert_id, suppressed, last_seen) VALUES (?, ?, ?, ?, ?)",
+                           [.text(k), .int(e.windowEnd), .text(e.alertID), .int(e.suppressed), e.lastSeen.map { .int($0) } ?? .null])
+                if let last = e.lastSeen {
+                    try db.run("UPDATE alerts SET suppressed = ?, episode_last = ? WHERE id = ?", [.int(e.suppressed), .int(last), .text(e.alertID)])
+                } else {
+                    try db.run("UPDATE alerts SET suppressed = ? WHERE id = ?", [.int(e.suppressed), .text(e.alertID)])
+                }
             } else {
                 try db.run("DELETE FROM dedup_state WHERE key = ?", [.text(k)])
             }
@@ -72,11 +87,17 @@ public enum AlertStore {
 
     // MARK: - Reading
 
-    static let columns = "a.seq, a.json, a.suppressed"
+    static let columns = "a.seq, a.json, a.suppressed, a.episode_last, a.episode_closed"
+    static let columnCount: Int32 = 5
 
     /// An alert read from a row of `columns` starting at `offset`.
     static func record(_ s: Statement, offset: Int32 = 0) throws -> AlertRecord {
-        try AlertRecord(json: s.text(offset + 1), suppressed: s.int(offset + 2), seq: s.int(offset))
+        var a = try AlertRecord(json: s.text(offset + 1), suppressed: s.int(offset + 2), seq: s.int(offset))
+        if a.episode != nil {
+            if !s.isNull(offset + 3) { a.episode?.lastEventTime = EventTime(micros: s.int(offset + 3)) }
+            a.episode?.closedAt = s.isNull(offset + 4) ? nil : EventTime(micros: s.int(offset + 4))
+        }
+        return a
     }
 
     /// Which alerts `alerts list` shows.

@@ -49,7 +49,8 @@ public enum Outbox {
             WHERE o.sink = ? AND o.status = 'pending' AND o.next_attempt_at <= ?
             ORDER BY a.seq LIMIT ?
             """, [.text(sink), .int(millis(now)), .int(Int64(limit))]) { s in
-            Row(alert: try AlertStore.record(s), sink: sink, attempts: s.int(3), firstAttemptAt: s.isNull(4) ? nil : s.int(4))
+            let n = AlertStore.columnCount
+            return Row(alert: try AlertStore.record(s), sink: sink, attempts: s.int(n), firstAttemptAt: s.isNull(n + 1) ? nil : s.int(n + 1))
         }
     }
 

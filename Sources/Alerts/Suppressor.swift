@@ -1,16 +1,45 @@
 import IWDetectCore
 
-/// Dedup: one alert per rule and group value per suppression window of event time (DESIGN §6).
+/// Dedup: one alert per rule and group value per suppression window of event time (DESIGN §6), or
+/// per episode.
 ///
 /// The first detection of a group opens a window of the rule's length and becomes an alert; later
 /// detections inside it are suppressed and counted on that alert. The next alert after the window
-/// carries the count as `suppressed_since_previous`. Whether a window is still open depends only
-/// on event times, never on when state was swept, so replays in any batching agree.
+/// carries the count as `suppressed_since_previous`. In episode mode the window is the rule's
+/// quiet time after the group's latest detection: each one inside it extends the episode, which
+/// closes once the stream clock passes its end; the close (the last detection's time and the
+/// end) is recorded on the alert. Whether a window is still open depends only on event times,
+/// never on when state was swept, so replays in any batching agree.
 public struct Suppressor: Sendable {
     public struct Entry: Sendable, Equatable {
         public var windowEnd: Int64
         public var alertID: String
         public var suppressed: Int64
+        /// Episode mode, while the episode is open (not yet recorded as closed): the event time of
+        /// its latest detection. Nil in window mode and once the close is recorded.
+        public var lastSeen: Int64?
+
+        public init(windowEnd: Int64, alertID: String, suppressed: Int64, lastSeen: Int64? = nil) {
+            self.windowEnd = windowEnd
+            self.alertID = alertID
+            self.suppressed = suppressed
+            self.lastSeen = lastSeen
+        }
+    }
+
+    /// An episode that closed: its alert, its latest detection and the time it closed.
+    public struct ClosedEpisode: Sendable, Equatable {
+        public var alertID: String
+        public var suppressed: Int64
+        public var lastSeen: Int64
+        public var closedAt: Int64
+
+        public init(alertID: String, suppressed: Int64, lastSeen: Int64, closedAt: Int64) {
+            self.alertID = alertID
+            self.suppressed = suppressed
+            self.lastSeen = lastSeen
+            self.closedAt = closedAt
+        }
     }
 
     /// How long after its window closes a group's count is remembered for the next alert.
@@ -20,6 +49,8 @@ public struct Suppressor: Sendable {
     var dirty: Set<String> = []
     /// Final suppressed counts of alerts whose window was replaced since the last save.
     var closed: [(alertID: String, suppressed: Int64)] = []
+    /// Episodes closed since the last save.
+    public internal(set) var closedEpisodes: [ClosedEpisode] = []
     /// Suppressed detections by rule, for the summary.
     public private(set) var suppressedByRule: [String: Int64] = [:]
 
@@ -41,6 +72,10 @@ public struct Suppressor: Sendable {
         let t = d.eventTime.micros
         if var e = entries[k], t < e.windowEnd {
             e.suppressed += 1
+            if let last = e.lastSeen, t > last {
+                e.lastSeen = t
+                e.windowEnd = t + d.rule.dedupWindow.micros
+            }
             entries[k] = e
             dirty.insert(k)
             suppressedByRule[d.rule.name, default: 0] += 1
@@ -53,8 +88,12 @@ public struct Suppressor: Sendable {
     /// Opens a window for the alert just raised for `d`.
     public mutating func opened(_ d: Detection, alertID: String) {
         let k = Suppressor.key(d)
-        if let old = entries[k], old.suppressed > 0 { closed.append((old.alertID, old.suppressed)) }
-        entries[k] = Entry(windowEnd: d.eventTime.micros + d.rule.dedupWindow.micros, alertID: alertID, suppressed: 0)
+        if let old = entries[k] {
+            if old.suppressed > 0 { closed.append((old.alertID, old.suppressed)) }
+            if let last = old.lastSeen { closedEpisodes.append(ClosedEpisode(alertID: old.alertID, suppressed: old.suppressed, lastSeen: last, closedAt: old.windowEnd)) }
+        }
+        let t = d.eventTime.micros
+        entries[k] = Entry(windowEnd: t + d.rule.dedupWindow.micros, alertID: alertID, suppressed: 0, lastSeen: d.rule.episode ? t : nil)
         dirty.insert(k)
     }
 
@@ -67,12 +106,21 @@ public struct Suppressor: Sendable {
         }
     }
 
-    /// Forgets groups whose window closed more than ``retention`` before `clock`.
+    /// Records the close of episodes whose quiet time the stream clock has passed, and forgets
+    /// groups whose window closed more than ``retention`` before `clock`.
     public mutating func sweep(clock: EventTime) {
         guard !clock.isUnset else { return }
-        for (k, e) in entries where clock.micros - e.windowEnd > Suppressor.retention.micros {
-            entries[k] = nil
-            dirty.insert(k)
+        for (k, var e) in entries {
+            if let last = e.lastSeen, clock.micros >= e.windowEnd {
+                closedEpisodes.append(ClosedEpisode(alertID: e.alertID, suppressed: e.suppressed, lastSeen: last, closedAt: e.windowEnd))
+                e.lastSeen = nil
+                entries[k] = e
+                dirty.insert(k)
+            }
+            if clock.micros - e.windowEnd > Suppressor.retention.micros {
+                entries[k] = nil
+                dirty.insert(k)
+            }
         }
     }
 }

@@ -43,10 +43,19 @@ public struct RuleInfo: Sendable, Hashable {
     /// Channels that replace the severity's default route, when set.
     public var channels: [String]?
     public var tags: [String]
+    /// Episode dedup (`mode: episode`): a detection within ``dedupWindow`` (the quiet time) of the
+    /// group's previous one extends its alert's episode, which closes after that long without one.
+    public var episode: Bool
+    /// Whether the condition reads a baseline (`baseline.*`, `z`, `rz`, `above`, `below`,
+    /// `outside`): a statistical rule, whose events are quarantined rather than kept out of the
+    /// baseline for good.
+    public var readsBaseline: Bool
 
     public init(name: String, description: String, severity: Severity, action: String, recommendedAction: String,
                 condition: String, dedupKey: [String], dedupWindow: EventTime.Duration, channels: [String]?,
-                tags: [String]) {
+                tags: [String], episode: Bool = false, readsBaseline: Bool = false) {
+        self.episode = episode
+        self.readsBaseline = readsBaseline
         self.name = name
         self.description = description
         self.severity = severity

@@ -27,6 +27,8 @@ struct Compiler {
     var referencedFields: [(name: String, offset: Int)] = []
     /// The fields whose values must be scalars: window keys and `count_distinct`'s field.
     var keyFields: [(name: String, offset: Int)] = []
+    /// Whether the condition reads a baseline.
+    var readsBaseline = false
 
     init(fields: FieldTable, metrics: [MetricDefinition], lists: [String: [FieldValue]]) {
         self.fields = fields
@@ -117,6 +119,7 @@ struct Compiler {
                 m = implied
             }
             noteMetric(m)
+            readsBaseline = true
             return .baseline(metric: m, stat: stat)
         case .call(let name, let args, let at):
             return try call(name.lowercased(), args, at: at)
@@ -272,6 +275,7 @@ struct Compiler {
             throw ConditionError(code: "unknown_metric", message: "\(function) needs a metric: one of \(metrics.map(\.name).joined(separator: ", "))", offset: e.offset)
         }
         noteMetric(m)
+        readsBaseline = true
         return m
     }
 

@@ -192,23 +192,40 @@ public enum RuleLoader {
 
         var dedupKey: [String]? = nil
         var dedupWindow = EventTime.Duration.minutes(15)
+        var episode = false
         if let dedup = map["dedup"] {
             if case .mapping(let d) = dedup {
-                for (k, _) in d where !["key", "window"].contains(k.string ?? "") {
-                    diagnostics.append(at(k, file, "unknown_key", "unknown key '\(k.string ?? "?")' in dedup; use key and window", .warning))
+                for (k, _) in d where !["key", "window", "mode", "quiet"].contains(k.string ?? "") {
+                    diagnostics.append(at(k, file, "unknown_key", "unknown key '\(k.string ?? "?")' in dedup; use key, window, mode and quiet", .warning))
+                }
+                if let m = d["mode"] {
+                    switch m.string {
+                    case "window": break
+                    case "episode": episode = true; dedupWindow = .minutes(30)
+                    default: diagnostics.append(at(m, file, "bad_value", "dedup mode must be window or episode"))
+                    }
+                }
+                if let w = d[episode ? "window" : "quiet"] {
+                    diagnostics.append(at(w, file, "bad_value", episode ? "an episode has no window: it lasts while detections come closer than quiet; use quiet"
+                                                                         : "quiet is for mode: episode; a window dedup uses window"))
+                }
+                if let q = d["quiet"], episode {
+                    if let s = q.string, let dur = EventTime.Duration(parsing: s), dur.micros > 0 { dedupWindow = dur } else {
+                        diagnostics.append(at(q, file, "bad_duration", "dedup quiet must be a duration such as 30m or 1h"))
+                    }
                 }
                 if let k = d["key"] {
                     if case .scalar(let s) = k { dedupKey = s.string.isEmpty ? [] : [s.string] } else {
                         dedupKey = stringList(k, "dedup.key", file, &diagnostics)
                     }
                 }
-                if let w = d["window"] {
+                if let w = d["window"], !episode {
                     if let s = w.string, let dur = EventTime.Duration(parsing: s), dur.micros > 0 { dedupWindow = dur } else {
                         diagnostics.append(at(w, file, "bad_duration", "dedup window must be a duration such as 15m or 1h"))
                     }
                 }
             } else {
-                diagnostics.append(at(dedup, file, "bad_value", "dedup must be a mapping: { key: [user_id], window: 15m }"))
+                diagnostics.append(at(dedup, file, "bad_value", "dedup must be a mapping: { key: [user_id], window: 15m } or { key: [user_id], mode: episode, quiet: 30m }"))
             }
         }
 
@@ -278,7 +295,8 @@ public enum RuleLoader {
         guard diagnostics.allSatisfy({ $0.level == .warning }) else { return nil }
         let info = RuleInfo(name: name, description: description, severity: severity, action: action,
                             recommendedAction: recommended, condition: condition, dedupKey: key,
-                            dedupWindow: dedupWindow, channels: channels, tags: tags)
+                            dedupWindow: dedupWindow, channels: channels, tags: tags, episode: episode,
+                            readsBaseline: compiler.readsBaseline)
         return CompiledRule(info: info, file: file, condition: node, filter: filter, filterGates: filterGates,
                             windows: compiler.windows, evidenceFields: compiler.evidenceFields,
                             evidenceMetrics: compiler.evidenceMetrics, dedupSlots: dedupSlots)

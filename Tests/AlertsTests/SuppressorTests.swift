@@ -37,4 +37,35 @@ import Testing
             if case .alert = x { a.opened(d, alertID: "\(t)"); b.opened(d, alertID: "\(t)") }
         }
     }
+
+    /// Episode dedup: detections closer than the quiet time extend one alert's episode; the first
+    /// after a quiet gap opens the next, and the close is recorded either way.
+    @Test func episodesOpenExtendAndClose() {
+        let episodic = RuleInfo(name: "e", description: "", severity: .low, action: "alert", recommendedAction: "", condition: "",
+                                dedupKey: ["user_id"], dedupWindow: .minutes(10), channels: nil, tags: [], episode: true)
+        func d(_ seconds: Int64) -> Detection {
+            Detection(rule: episodic, eventTime: EventTime(micros: seconds * 1_000_000), eventID: "e\(seconds)", eventIDs: [],
+                      groupValues: ["u"], userID: "u", sessionID: nil, evidence: [])
+        }
+        var s = Suppressor()
+        var decisions: [Suppressor.Decision] = []
+        // 300, 800, 1,300 and 1,850 are each under 10 minutes after the previous: one episode,
+        // although it lasts longer than 10 minutes. 2,450 is 10 minutes after 1,850: a new one.
+        for t: Int64 in [0, 300, 800, 1_300, 1_850, 2_450] {
+            let x = d(t)
+            let decision = s.decide(x)
+            if case .alert = decision { s.opened(x, alertID: "a\(t)") }
+            decisions.append(decision)
+        }
+        #expect(decisions == [.alert(suppressedBefore: 0), .suppress(alertID: "a0"), .suppress(alertID: "a0"), .suppress(alertID: "a0"),
+                              .suppress(alertID: "a0"), .alert(suppressedBefore: 4)])
+        #expect(s.closedEpisodes == [Suppressor.ClosedEpisode(alertID: "a0", suppressed: 4, lastSeen: 1_850_000_000, closedAt: 2_450_000_000)])
+        // The clock short of the quiet time leaves the second open; past it, the sweep closes it once.
+        s.sweep(clock: EventTime(micros: 3_049_000_000))
+        #expect(s.closedEpisodes.count == 1)
+        s.sweep(clock: EventTime(micros: 3_050_000_000))
+        s.sweep(clock: EventTime(micros: 3_200_000_000))
+        #expect(s.closedEpisodes.last == Suppressor.ClosedEpisode(alertID: "a2450", suppressed: 0, lastSeen: 2_450_000_000, closedAt: 3_050_000_000))
+        #expect(s.closedEpisodes.count == 2)
+    }
 }

@@ -67,6 +67,29 @@ import Testing
         #expect(r.diagnostics.map { "\($0.line):\($0.column) \($0.code)" } == ["6:37 bad_test"], "\(r.diagnostics)")
     }
 
+    @Test(arguments: [
+        ("{mode: episode, quiet: 1h}", nil), ("{mode: episode}", nil), ("{key: [user_id], window: 1h}", nil),
+        ("{mode: episode, window: 1h}", "bad_value"), ("{quiet: 1h}", "bad_value"), ("{mode: sometimes}", "bad_value"),
+        ("{mode: episode, quiet: soon}", "bad_duration"),
+    ] as [(String, String?)])
+    func dedupModes(dedup: String, error: String?) throws {
+        let r = load("- {name: r, severity: low, condition: risk_score > 0.9, dedup: \(dedup)}")
+        #expect(r.errors.first?.code == error, "\(dedup): \(r.diagnostics)")
+        guard error == nil else { return }
+        let info = try #require(r.ruleSet?.rules.first?.info)
+        #expect(info.episode == dedup.contains("episode"))
+        #expect(info.dedupWindow == (dedup.contains("1h") ? .hours(1) : dedup.contains("episode") ? .minutes(30) : .minutes(15)))
+        #expect(!info.readsBaseline)
+    }
+
+    @Test func aRuleThatReadsABaselineIsStatistical() throws {
+        for (condition, reads) in [("z(output_tokens) > 3", true), ("outside(risk_score, 4)", true), ("output_tokens > baseline.p99", true),
+                                   ("sum(output_tokens, 1h) > 10", false), ("injection_score > 0.7", false)] {
+            let r = load("- {name: r, severity: low, condition: '\(condition)'}")
+            #expect(r.ruleSet?.rules.first?.info.readsBaseline == reads, "\(condition)")
+        }
+    }
+
     @Test func theBundledRulesHaveNoWarnings() {
         let r = RuleLoader.load(paths: [BundledRuleFiles.path], metrics: MetricDefinition.defaults, fields: FieldTable())
         #expect(r.diagnostics.isEmpty, "\(r.diagnostics)")
