@@ -18,6 +18,26 @@ public struct BaselineSettings: Sendable, Hashable {
     public var segmentField: String? = "model_id"
     /// Segments tracked at most; events of further segment values train the global baseline only.
     public var maxSegments = 1_000
+    /// When the metrics of events that fired only statistical rules are admitted as a new normal.
+    public var quarantine = QuarantineSettings()
+
+    public init() {}
+}
+
+/// Admission of a shift out of quarantine (see ``Quarantine``).
+public struct QuarantineSettings: Sendable, Hashable {
+    /// Stream time from a quarantine's first event to its latest before it can be admitted.
+    public var persist: EventTime.Duration = .hours(24)
+    /// Distinct users and sessions the quarantined events must come from.
+    public var minUsers = 20
+    public var minSessions = 20
+    /// The share of the segment's events since the quarantine opened that it must hold; below it,
+    /// at a scheduled recompute, the quarantine is refused (its events never train).
+    public var minShare = 0.1
+    /// How far, in robust standard deviations of the old baseline, a metric's quarantined median
+    /// must be from the old median for the admission to restart that metric's baseline at the
+    /// shift (closer metrics only get the quarantined values added).
+    public var moveThreshold = 1.0
 
     public init() {}
 }
@@ -64,7 +84,7 @@ public struct SnapshotEntry: Sendable, Hashable {
 /// The baseline state of the engine: daily buckets in memory, the current snapshot, the schedule.
 ///
 /// Buckets are kept per day, per segment (index 0 is the global baseline, which every event
-/// trains) and per metric. The ingest loop calls ``observe(_:trains:)`` per event and
+/// trains) and per metric. The ingest loop calls ``observe(_:training:)`` per event and
 /// ``advance(to:)`` when the stream clock moves; rules read the snapshot through
 /// ``BaselineLookup``: the event's segment while it is ready, else the global one. Buckets touched
 /// since the last save are tracked so a batch writes only those.
@@ -104,7 +124,17 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// Events kept out of the baseline by the anti-poisoning rule.
     public internal(set) var excluded: Int64 = 0
     /// Metric values that were missing or not numeric, by metric index (never zero-filled).
-    public private(set) var skipped: [Int64]
+    public internal(set) var skipped: [Int64]
+    /// Open quarantines, by segment index (0: events without a tracked segment).
+    var quarantines: [Int: Quarantine] = [:]
+    var dirtyQuarantines: Set<Int> = []
+    var dirtyQuarantineDays: Set<QuarantineDay> = []
+    /// Buckets emptied by an admission (a metric's baseline restarted), to delete when saving.
+    var clearedBuckets: [(day: Int64, segment: Int, metric: Int)] = []
+    /// Shifts admitted and not yet taken by the processor.
+    var admitted: [BaselineShift] = []
+    /// Events quarantined, shifts admitted and quarantines refused, since the database began.
+    public internal(set) var quarantineCounts = (events: Int64(0), admitted: Int64(0), refused: Int64(0))
     /// An imported snapshot (`baseline import`), by segment name, then metric: used only where the
     /// deployment's own baseline is not ready yet. Its stats carry snapshot id 0.
     public internal(set) var seed: [String: [MetricStats?]] = [:]
@@ -137,14 +167,17 @@ public struct BaselineModel: BaselineLookup, Sendable {
         return s
     }
 
-    /// Adds an event's metrics to its day's global and segment buckets, unless it must not train
-    /// the baseline.
+    /// Adds an event's metrics to its day's global and segment buckets, or to its segment's
+    /// quarantine, or counts it as excluded.
     @inline(__always)
-    public mutating func observe(_ event: Event, trains: Bool) {
-        guard trains else { excluded += 1; return }
+    public mutating func observe(_ event: Event, training: Training) {
+        if training == .exclude { excluded += 1; return }
         var s = 0
         if let name = segmentName(of: event) {
             if let index = segment(named: name) { s = index } else { segmentOverflow += 1 }
+        }
+        if !quarantines.isEmpty || training == .quarantine {
+            guard noteForQuarantine(event, segment: s, quarantined: training == .quarantine) else { return }
         }
         let day = event.time.day
         if day != openDay { open(day) }
@@ -197,8 +230,9 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// merges, not days x metrics x segments. The result is bit for bit the full merge's: Chan's
     /// formula is not associative in floating point, so the order of the merges is kept, not
     /// only the set of days.
-    public mutating func recompute(at clock: EventTime) {
+    public mutating func recompute(at clock: EventTime, admitting: Bool = true) {
         closeOpenDay()
+        if admitting { reviewQuarantines(at: clock) }
         let end = clock.day
         let start = end - settings.windowDays + 1
         let closed = start..<max(start, end)  // empty when window_days < 1

@@ -36,7 +36,20 @@ public enum BaselineStore {
         Migration("baseline-4-robust", (["baseline_stats", "baseline_seed"].flatMap { table in
             robustColumns.map { "ALTER TABLE \(table) ADD COLUMN \($0) REAL" }
         }).joined(separator: ";\n")),
+        quarantineMigration,
     ]
+
+    static let quarantineMigration = Migration("baseline-5-quarantine", """
+        CREATE TABLE baseline_quarantine (
+            segment TEXT PRIMARY KEY NOT NULL, start INTEGER NOT NULL, last INTEGER NOT NULL,
+            events INTEGER NOT NULL, seen INTEGER NOT NULL, users TEXT NOT NULL, sessions TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE baseline_quarantine_buckets (
+            segment TEXT NOT NULL, day INTEGER NOT NULL, metric TEXT NOT NULL,
+            count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, sketch BLOB NOT NULL,
+            PRIMARY KEY (segment, day, metric)
+        ) WITHOUT ROWID;
+        """)
 
     /// The columns of ``RobustStats``, in its order.
     static let robustColumns = ["p01", "p05", "p10", "p25", "median", "p75", "p90", "p999", "mad", "mean_abs_dev"]
@@ -83,6 +96,8 @@ public enum BaselineStore {
         let state = Dictionary(uniqueKeysWithValues: try db.query("SELECT key, value FROM baseline_state") { ($0.text(0), $0.int(1)) })
         model.lastRecomputeSlot = state["last_recompute_slot"] ?? .min
         model.excluded = state["excluded"] ?? 0
+        model.quarantineCounts = (state["quarantined"] ?? 0, state["shifts_admitted"] ?? 0, state["quarantines_refused"] ?? 0)
+        try loadQuarantines(&model, from: db, metrics: index)
         if let snap = try db.query("SELECT id, window_start_day, window_end_day, computed_at_stream FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2), $0.text(3)) }).first {
             model.snapshotID = snap.0
             model.snapshotWindow = snap.1...snap.2
@@ -124,8 +139,72 @@ public enum BaselineStore {
             try db.run("DELETE FROM baseline_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
         }
         model.unsavedSnapshots.removeAll()
-        try db.run("INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('last_recompute_slot', ?), ('excluded', ?)",
-                   [.int(model.lastRecomputeSlot), .int(model.excluded)])
+        try saveQuarantines(&model, to: db)
+        try db.run("""
+            INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('last_recompute_slot', ?), ('excluded', ?), ('quarantined', ?),
+                ('shifts_admitted', ?), ('quarantines_refused', ?)
+            """, [.int(model.lastRecomputeSlot), .int(model.excluded), .int(model.quarantineCounts.events),
+                  .int(model.quarantineCounts.admitted), .int(model.quarantineCounts.refused)])
+    }
+
+    static func loadQuarantines(_ model: inout BaselineModel, from db: Database, metrics index: [String: Int]) throws {
+        func names(_ text: String) -> Set<String> {
+            guard case .array(let items)? = try? JSONValue.parse(text) else { return [] }
+            return Set(items.compactMap { if case .string(let s) = $0 { return s } else { return nil } })
+        }
+        for (segment, q) in try db.query("SELECT segment, start, last, events, seen, users, sessions FROM baseline_quarantine", [], {
+            ($0.text(0), Quarantine(start: $0.int(1), last: $0.int(2), events: $0.int(3), seen: $0.int(4), users: names($0.text(5)), sessions: names($0.text(6))))
+        }) {
+            guard let s = model.segment(named: segment) else { continue }
+            model.quarantines[s] = q
+        }
+        let rows = try db.query("SELECT segment, day, metric, count, mean, m2, min, max, sketch FROM baseline_quarantine_buckets") { s in
+            (s.text(0), s.int(1), s.text(2), RunningStats(count: s.int(3), mean: s.double(4), m2: s.double(5), min: s.double(6), max: s.double(7)), s.blob(8))
+        }
+        for (segment, day, metric, stats, blob) in rows {
+            guard let m = index[metric], let s = model.segmentIndex[segment], model.quarantines[s] != nil else { continue }
+            guard let sketch = DDSketch(serialized: blob) else {
+                throw DatabaseError(code: 0, message: "\(db.path): quarantine bucket \(metric)/\(segment)/\(day) has a corrupt sketch")
+            }
+            var buckets = model.quarantines[s]!.days[day] ?? model.emptyBuckets
+            buckets[m] = DailyBucket(stats: stats, sketch: sketch)
+            model.quarantines[s]!.days[day] = buckets
+        }
+    }
+
+    static func saveQuarantines(_ model: inout BaselineModel, to db: Database) throws {
+        for c in model.clearedBuckets {
+            try db.run("DELETE FROM baseline_buckets WHERE metric = ? AND segment = ? AND day = ?",
+                       [.text(model.metrics[c.metric].name), .text(model.segments[c.segment]), .int(c.day)])
+        }
+        model.clearedBuckets.removeAll()
+        for s in model.dirtyQuarantines.sorted() {
+            let name = model.segments[s]
+            guard let q = model.quarantines[s] else {
+                try db.run("DELETE FROM baseline_quarantine WHERE segment = ?", [.text(name)])
+                try db.run("DELETE FROM baseline_quarantine_buckets WHERE segment = ?", [.text(name)])
+                continue
+            }
+            func list(_ set: Set<String>) -> SQLValue { .text(JSONValue.array(set.sorted().map { .string($0) }).serialized()) }
+            try db.run("INSERT OR REPLACE INTO baseline_quarantine(segment, start, last, events, seen, users, sessions) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [.text(name), .int(q.start), .int(q.last), .int(q.events), .int(q.seen), list(q.users), list(q.sessions)])
+        }
+        for d in model.dirtyQuarantineDays.sorted(by: { ($0.segment, $0.day) < ($1.segment, $1.day) }) {
+            let name = model.segments[d.segment]
+            guard let buckets = model.quarantines[d.segment]?.days[d.day] else {
+                try db.run("DELETE FROM baseline_quarantine_buckets WHERE segment = ? AND day = ?", [.text(name), .int(d.day)])
+                continue
+            }
+            for (m, b) in buckets.enumerated() where b.stats.count > 0 {
+                try db.run("""
+                    INSERT OR REPLACE INTO baseline_quarantine_buckets(segment, day, metric, count, mean, m2, min, max, sketch)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(name), .int(d.day), .text(model.metrics[m].name), .int(b.stats.count), .double(b.stats.mean),
+                          .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+            }
+        }
+        model.dirtyQuarantines.removeAll()
+        model.dirtyQuarantineDays.removeAll()
     }
 
     static func writeSnapshot(id: Int64, window: ClosedRange<Int64>, computedAt: String, entries: [SnapshotEntry], to db: Database) throws {

@@ -109,6 +109,16 @@ extension BaselineLookup {
     }
 }
 
+/// What an event does to the baseline.
+public enum Training: Sendable, Equatable {
+    /// An ordinary event: its metrics train the baseline.
+    case train
+    /// Kept out for good: it fired a security rule or a guardrail blocked it.
+    case exclude
+    /// It fired statistical rules only: held in quarantine until a shift is admitted or refused.
+    case quarantine
+}
+
 /// A baseline the pipeline both reads and trains: the live model, or a fixed snapshot (rule tests).
 ///
 /// ## Implementation requirements
@@ -116,6 +126,38 @@ extension BaselineLookup {
 public protocol TrainableBaseline: BaselineLookup {
     /// Moves the baseline's schedule to the stream clock; true when a snapshot was recomputed.
     mutating func advance(to clock: EventTime) -> Bool
-    /// Adds the event's metrics, or counts it as excluded when it must not train.
-    mutating func observe(_ event: Event, trains: Bool)
+    /// Adds the event's metrics, quarantines them, or counts the event as excluded.
+    mutating func observe(_ event: Event, training: Training)
+    /// Shifts admitted by the last recomputes, to be raised as alerts (each once).
+    mutating func takeShifts() -> [BaselineShift]
+}
+
+/// A shift of a segment's baseline admitted out of quarantine (`baseline_shift_accepted`).
+public struct BaselineShift: Sendable, Equatable {
+    public struct Moved: Sendable, Equatable {
+        public var metric: String
+        public var oldMedian: Double
+        public var newMedian: Double
+        public init(metric: String, oldMedian: Double, newMedian: Double) {
+            self.metric = metric; self.oldMedian = oldMedian; self.newMedian = newMedian
+        }
+    }
+    /// The segment (`""`: the global baseline).
+    public var segment: String
+    /// The metrics whose baseline now starts at the shift, with their old and new medians.
+    public var moved: [Moved]
+    /// When the quarantine opened and when the shift was admitted (stream time).
+    public var since: EventTime
+    public var admittedAt: EventTime
+    /// Breadth: distinct users and sessions (counted up to the thresholds), quarantined events and
+    /// their share of the segment's events since the quarantine opened.
+    public var users: Int
+    public var sessions: Int
+    public var events: Int64
+    public var share: Double
+
+    public init(segment: String, moved: [Moved], since: EventTime, admittedAt: EventTime, users: Int, sessions: Int, events: Int64, share: Double) {
+        self.segment = segment; self.moved = moved; self.since = since; self.admittedAt = admittedAt
+        self.users = users; self.sessions = sessions; self.events = events; self.share = share
+    }
 }

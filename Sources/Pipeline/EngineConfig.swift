@@ -62,7 +62,8 @@ extension EngineConfig {
         "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports"],
         "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
-        "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments"],
+        "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine"],
+        "quarantine": ["persist", "min_users", "min_sessions", "min_share", "move_threshold"],
         "metrics": ["name", "field", "kind"],
         "delivery": ["max_attempts", "max_age_hours", "base_backoff_seconds", "max_backoff_seconds",
                      "circuit_breaker_failures", "circuit_breaker_cooldown_seconds"],
@@ -106,6 +107,13 @@ extension EngineConfig {
             if let v = r.string(b, "segment_by", "baseline.segment_by", allowEmpty: true) { baseline.segmentField = v.isEmpty ? nil : v }
             if let v = r.int(b, "max_segments", "baseline.max_segments", in: 0...100_000) { baseline.maxSegments = Int(v) }
             if let v = r.duration(b, "recompute_every", "baseline.recompute_every", in: .minutes(1)...(.days(365))) { baseline.recomputeEvery = v }
+            if let node = b["quarantine"], let q = r.mapping(node, "baseline.quarantine", keys: EngineConfig.keys["quarantine"]!) {
+                if let v = r.duration(q, "persist", "baseline.quarantine.persist", in: .minutes(1)...(.days(365))) { baseline.quarantine.persist = v }
+                if let v = r.int(q, "min_users", "baseline.quarantine.min_users", in: 1...1_000_000) { baseline.quarantine.minUsers = Int(v) }
+                if let v = r.int(q, "min_sessions", "baseline.quarantine.min_sessions", in: 1...1_000_000) { baseline.quarantine.minSessions = Int(v) }
+                if let v = r.double(q, "min_share", "baseline.quarantine.min_share", in: 0...1) { baseline.quarantine.minShare = v }
+                if let v = r.double(q, "move_threshold", "baseline.quarantine.move_threshold", in: 0...1000) { baseline.quarantine.moveThreshold = v }
+            }
             if Int64(baseline.minDays) > baseline.windowDays, let node = b["min_days"] ?? b["window_days"] {
                 r.error(node, "out_of_range", "baseline.min_days (\(baseline.minDays)) cannot exceed baseline.window_days (\(baseline.windowDays)): the baseline would never be ready")
             }

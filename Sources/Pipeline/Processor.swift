@@ -58,24 +58,40 @@ public struct Processor<Baseline: TrainableBaseline> {
     public mutating func process(_ event: Event) {
         counts.events += 1
         let clock = max(rules.clock, event.time)
-        if baseline.advance(to: clock) { counts.recomputes += 1 }
+        if baseline.advance(to: clock) {
+            counts.recomputes += 1
+            for shift in baseline.takeShifts() { raise(shift.detection) }
+        }
         detections.removeAll(keepingCapacity: true)
         rules.evaluate(event, baseline: baseline, into: &detections)
-        let blocked = event.values[FieldTable.guardrailAction].string == "block" || event.values[FieldTable.decision].string == "block"
-        baseline.observe(event, trains: !(excludeAlerting && (blocked || !detections.isEmpty)))
+        baseline.observe(event, training: training(event))
         guard !detections.isEmpty else { return }
-        for d in detections {
-            counts.detections += 1
-            switch suppressor.decide(d) {
-            case .suppress:
-                counts.suppressed[d.rule.name, default: 0] += 1
-            case .alert(let suppressedBefore):
-                let channels = router.channels(for: d.rule, available: sinkNames, everywhere: everywhere)
-                let alert = AlertRecord(detection: d, suppressedBefore: suppressedBefore, detectedAt: now())
-                suppressor.opened(d, alertID: alert.id)
-                alerts.append((alert, channels))
-                counts.alerts["\(d.rule.name)\t\(d.rule.severity.rawValue)", default: 0] += 1
-            }
+        for d in detections { raise(d) }
+    }
+
+    /// What the event does to the baseline: with `exclude_alerting`, an event a guardrail blocked
+    /// or that fired a rule not reading a baseline is kept out, one that fired only statistical
+    /// rules is quarantined.
+    @inline(__always)
+    func training(_ event: Event) -> Training {
+        guard excludeAlerting else { return .train }
+        if event.values[FieldTable.guardrailAction].string == "block" || event.values[FieldTable.decision].string == "block" { return .exclude }
+        if detections.isEmpty { return .train }
+        return detections.allSatisfy(\.rule.readsBaseline) ? .quarantine : .exclude
+    }
+
+    @inline(__always)
+    mutating func raise(_ d: Detection) {
+        counts.detections += 1
+        switch suppressor.decide(d) {
+        case .suppress:
+            counts.suppressed[d.rule.name, default: 0] += 1
+        case .alert(let suppressedBefore):
+            let channels = router.channels(for: d.rule, available: sinkNames, everywhere: everywhere)
+            let alert = AlertRecord(detection: d, suppressedBefore: suppressedBefore, detectedAt: now())
+            suppressor.opened(d, alertID: alert.id)
+            alerts.append((alert, channels))
+            counts.alerts["\(d.rule.name)\t\(d.rule.severity.rawValue)", default: 0] += 1
         }
     }
 
@@ -93,3 +109,24 @@ public struct Processor<Baseline: TrainableBaseline> {
 }
 
 extension BaselineModel: TrainableBaseline {}
+
+extension BaselineShift {
+    /// The rule of the alerts raised when a shift is admitted out of quarantine.
+    public static let rule = RuleInfo(
+        name: "baseline_shift_accepted",
+        description: "A sustained, broad shift of a baseline was admitted as the new normal: the metrics named now have baselines that start at the shift.",
+        severity: .low, action: "alert",
+        recommendedAction: "Check that the change is expected (a model, prompt or client release); if it is an attack, restore the baseline from an exported snapshot.",
+        condition: "quarantine admitted", dedupKey: ["segment"], dedupWindow: .minutes(1), channels: nil, tags: [])
+
+    var detection: Detection {
+        let metrics: [JSONValue] = moved.map {
+            .object([("metric", .string($0.metric)), ("old_median", .number($0.oldMedian)), ("new_median", .number($0.newMedian))])
+        }
+        return Detection(rule: BaselineShift.rule, eventTime: admittedAt, eventID: "baseline-shift:\(segment):\(since.micros)", eventIDs: [],
+                         groupValues: [segment], userID: nil, sessionID: nil,
+                         evidence: [("segment", .string(segment)), ("metrics", .array(metrics)), ("since", .string(since.description)),
+                                    ("users", .int(Int64(users))), ("sessions", .int(Int64(sessions))),
+                                    ("quarantined_events", .int(events)), ("share", .number(share))])
+    }
+}

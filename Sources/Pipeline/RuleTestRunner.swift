@@ -65,5 +65,6 @@ struct FixedSnapshot: TrainableBaseline {
 
     func stats(metric: Int, for event: Event) -> MetricStats? { byIndex[metric] }
     mutating func advance(to clock: EventTime) -> Bool { false }
-    mutating func observe(_ event: Event, trains: Bool) {}
+    mutating func observe(_ event: Event, training: Training) {}
+    mutating func takeShifts() -> [BaselineShift] { [] }
 }

@@ -62,7 +62,7 @@ struct StageBenchmarks {
 
         // Baseline bucket updates.
         t0 = DispatchTime.now()
-        for e in events { model.observe(e, trains: true) }
+        for e in events { model.observe(e, training: .train) }
         report("baseline update (7 metrics, global + segment)", t0, count: events.count)
         model.recompute(at: events.last!.time)
 
@@ -152,7 +152,7 @@ struct RecomputeBench {
                 values[fields.existingSlot(for: "tool_calls")!] = .list(Array(repeating: .null, count: Int(rng.next() % 3)))
                 values[FieldTable.modelID] = .string("model-\(segment)")
                 let time = EventTime(micros: day * EventTime.microsPerDay + hour * 3_600_000_000 + Int64(k) * 1_000_000)
-                model.observe(Event(time: time, values: values, origin: .init(source: "b", line: 0)), trains: true)
+                model.observe(Event(time: time, values: values, origin: .init(source: "b", line: 0)), training: .train)
             }
         }
     }

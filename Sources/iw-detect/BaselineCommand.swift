@@ -28,13 +28,20 @@ struct BaselineCommand: AsyncParsableCommand {
             }
             print("snapshot \(model.snapshotID), window \(window) (UTC days), ready at \(model.settings.minSamples) samples over \(model.settings.minDays) day(s)" +
                   (model.settings.segmentField.map { ", segments by \($0)" } ?? ""))
-            print(pad("metric", 22) + pad("segment", 20) + pad("n", 9) + ["mean", "std", "p95", "p99", "min", "max"].map { pad($0, 11) }.joined() + "ready")
+            print(pad("metric", 22) + pad("segment", 20) + pad("n", 9) + ["mean", "std", "median", "mad", "p95", "p99", "min", "max"].map { pad($0, 11) }.joined() + "ready")
             for r in rows.rows {
-                let cells = r.stats.map { [fmt($0.mean), fmt($0.std), fmt($0.p95), fmt($0.p99), fmt($0.min), fmt($0.max)] } ?? Array(repeating: "-", count: 6)
+                let cells = r.stats.map { [fmt($0.mean), fmt($0.std), fmt($0.robust.median), fmt($0.robust.mad), fmt($0.p95), fmt($0.p99), fmt($0.min), fmt($0.max)] }
+                    ?? Array(repeating: "-", count: 8)
                 print(pad(r.metric, 22) + pad(r.segment.isEmpty ? "(global)" : r.segment, 20) + pad(String(r.stats?.n ?? 0), 9)
                       + cells.map { pad($0, 11) }.joined() + (r.whyNotReady ?? "yes"))
             }
-            if model.excluded > 0 { print("\(model.excluded) events were kept out of the baseline (they alerted or were blocked)") }
+            if model.excluded > 0 { print("\(model.excluded) events were kept out of the baseline (they fired a security rule or were blocked)") }
+            for q in model.quarantineSummary {
+                print("quarantine \(q.segment.isEmpty ? "(global)" : q.segment): \(q.events) events since \(q.since), \(String(format: "%.1f", q.share * 100)) % of the segment's, "
+                      + "from \(q.users)\(q.users >= model.settings.quarantine.minUsers ? "+" : "") users and \(q.sessions)\(q.sessions >= model.settings.quarantine.minSessions ? "+" : "") sessions")
+            }
+            let c = model.quarantineCounts
+            if c.events > 0 { print("\(c.events) events were quarantined (they fired only statistical rules): \(c.admitted) shift(s) admitted, \(c.refused) quarantine(s) refused") }
         }
     }
 

@@ -83,13 +83,13 @@ import Testing
                 for k in 0..<Int64(8) {
                     let segment = k == 7 ? nil : segments[Int(rng.next() % UInt64(segments.count))]
                     model.observe(BaselineModelRecomputeTests.event(at: now + k * 60_000_000, segment: segment, rng: &rng, fields: fields),
-                                  trains: true)
+                                  training: .train)
                 }
                 if d > 0, rng.unit() < 0.15 {
                     // A late event: into a closed day of the window, or one before it.
                     let late = d - 1 - Int64(rng.next() % UInt64(min(d, windowDays + 3)))
                     model.observe(BaselineModelRecomputeTests.event(at: late * day + 7 * hour, segment: "a", rng: &rng, fields: fields),
-                                  trains: true)
+                                  training: .train)
                 }
                 guard h % 2 == 1 else { continue }
                 check(at: EventTime(micros: now + 30 * 60_000_000))

@@ -19,16 +19,16 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         let first = model.advance(to: EventTime(micros: 0))
         #expect(first)
-        for i in 0..<9 { model.observe(outputEvent(Int64(i) * 60, output: 100, fields: fields), trains: true) }
+        for i in 0..<9 { model.observe(outputEvent(Int64(i) * 60, output: 100, fields: fields), training: .train) }
         let sameHour = model.advance(to: EventTime(micros: 3_599_000_000))
         #expect(!sameHour, "still the same hour")
         let nextHour = model.advance(to: EventTime(micros: 3_600_000_000))
         #expect(nextHour)
         #expect(model.snapshot[0][m]?.n == 9)
         #expect(model.snapshot[0][m]?.ready == false, "9 samples, 10 needed")
-        model.observe(outputEvent(3700, output: 100, fields: fields), trains: true)
-        model.observe(outputEvent(3800, output: nil, fields: fields), trains: true)
-        model.observe(outputEvent(3900, output: 1e6, fields: fields), trains: false)
+        model.observe(outputEvent(3700, output: 100, fields: fields), training: .train)
+        model.observe(outputEvent(3800, output: nil, fields: fields), training: .train)
+        model.observe(outputEvent(3900, output: 1e6, fields: fields), training: .exclude)
         let later = model.advance(to: EventTime(micros: 7_200_000_000))
         #expect(later)
         #expect(model.snapshot[0][m]?.n == 10)
@@ -45,9 +45,9 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         let day: Int64 = 86_400
-        model.observe(outputEvent(0, output: 1000, fields: fields), trains: true)        // day 0
-        model.observe(outputEvent(day + 10, output: 10, fields: fields), trains: true)   // day 1
-        model.observe(outputEvent(2 * day + 10, output: 20, fields: fields), trains: true)  // day 2
+        model.observe(outputEvent(0, output: 1000, fields: fields), training: .train)        // day 0
+        model.observe(outputEvent(day + 10, output: 10, fields: fields), training: .train)   // day 1
+        model.observe(outputEvent(2 * day + 10, output: 20, fields: fields), training: .train)  // day 2
         model.recompute(at: EventTime(micros: (2 * day + 20) * 1_000_000))
         #expect(model.snapshot[0][m]?.n == 2)
         #expect(model.snapshot[0][m]?.max == 20)
@@ -64,10 +64,10 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         // A verbose model (answers around 2000 tokens) and a terse one (around 100), few samples of a third.
         for i in 0..<100 {
-            model.observe(outputEvent(Int64(i), output: 2000 + Double(i % 10), model: "verbose", fields: fields), trains: true)
-            model.observe(outputEvent(Int64(i), output: 100 + Double(i % 10), model: "terse", fields: fields), trains: true)
+            model.observe(outputEvent(Int64(i), output: 2000 + Double(i % 10), model: "verbose", fields: fields), training: .train)
+            model.observe(outputEvent(Int64(i), output: 100 + Double(i % 10), model: "terse", fields: fields), training: .train)
         }
-        for i in 0..<10 { model.observe(outputEvent(Int64(i), output: 5000, model: "new", fields: fields), trains: true) }
+        for i in 0..<10 { model.observe(outputEvent(Int64(i), output: 5000, model: "new", fields: fields), training: .train) }
         model.recompute(at: EventTime(micros: 200_000_000))
         let verbose = model.stats(metric: m, for: outputEvent(300, output: 0, model: "verbose", fields: fields))
         let terse = model.stats(metric: m, for: outputEvent(300, output: 0, model: "terse", fields: fields))
@@ -85,7 +85,7 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         var settings = BaselineSettings()
         settings.maxSegments = 2
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
-        for (i, name) in ["a", "b", "c", "a"].enumerated() { model.observe(outputEvent(Int64(i), output: 1, model: name, fields: fields), trains: true) }
+        for (i, name) in ["a", "b", "c", "a"].enumerated() { model.observe(outputEvent(Int64(i), output: 1, model: name, fields: fields), training: .train) }
         #expect(model.segments == ["", "a", "b"])
         #expect(model.segmentOverflow == 1)
     }
@@ -100,7 +100,7 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         settings.segmentField = nil
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
-        func observe(_ seconds: Int64) { model.observe(outputEvent(seconds, output: 100, fields: fields), trains: true) }
+        func observe(_ seconds: Int64) { model.observe(outputEvent(seconds, output: 100, fields: fields), training: .train) }
         for i in 0..<50 { observe(Int64(i)) }  // 50 samples, one day
         model.recompute(at: EventTime(micros: 100_000_000))
         #expect(model.snapshot[0][m]?.ready == false)

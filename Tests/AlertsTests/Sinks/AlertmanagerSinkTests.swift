@@ -254,7 +254,8 @@ import Yams
 
         // (b) Alertmanager routed them to its webhook receiver.
         var notified: [String: [String: Any]] = [:]
-        let deadline = Date().addingTimeInterval(20)
+        // A wait, not a measurement: generous, as a loaded test run slows Alertmanager down.
+        let deadline = Date().addingTimeInterval(60)
         while notified.count < alerts.count && Date() < deadline {
             for r in hook.requests where r.path == "/hook" {
                 for n in (r.json as? [String: Any])?["alerts"] as? [[String: Any]] ?? [] {
@@ -331,7 +332,9 @@ fileprivate final class Alertmanager: @unchecked Sendable {
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle(forWritingAtPath: log)
         try process.run()
-        let deadline = Date().addingTimeInterval(20)
+        // Generous: under a loaded test run (two cores, the suite in parallel) it was seen taking
+        // over 20 s to answer /-/ready; it is a wait, not a measurement.
+        let deadline = Date().addingTimeInterval(60)
         while true {
             if let r = try? await HTTPExchange.send(URL(string: url + "/-/ready")!, method: "GET", headers: [:], body: Data(), timeout: 1, sink: "test"),
                r.status == 200 { break }

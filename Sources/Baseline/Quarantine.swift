@@ -1,0 +1,151 @@
+import IWDetectCore
+
+/// The metrics of a segment's events that fired only statistical rules, held apart until they
+/// prove to be a new normal or are refused.
+///
+/// Anti-poisoning without lock-out: an event that fired a security rule, or that a guardrail
+/// blocked, never trains (``Training/exclude``). An event that fired only rules reading a baseline
+/// (``Training/quarantine``) may be the first of a legitimate shift, a model upgrade that doubles
+/// output lengths, say; if it never trained, every later event would alert for ever. So its
+/// metrics wait here, per segment (the event's `segment_by` value, or the global baseline), with
+/// the distinct users and sessions they came from and the share of the segment's events they
+/// are. At each scheduled recompute:
+/// - a quarantine whose share of the segment's events since it opened is below `min_share` is
+///   refused: its values are dropped (the odd outlier, or a campaign drowned in ordinary traffic);
+/// - one that has lasted `persist` (first to latest event) and comes from at least `min_users`
+///   users and `min_sessions` sessions is admitted: a metric whose quarantined median is more than
+///   `move_threshold` robust standard deviations from the baseline's restarts at the day the
+///   quarantine opened (the old normal no longer holds); every metric's quarantined values are
+///   added to their days; a `baseline_shift_accepted` alert names what moved;
+/// - one that is narrow (a campaign by a few accounts) stays, and its events keep alerting and
+///   never train. Its days older than the window are dropped, so it is bounded.
+/// A day of a segment's quarantine, for saving what changed.
+struct QuarantineDay: Hashable, Sendable {
+    var segment: Int
+    var day: Int64
+}
+
+struct Quarantine: Sendable, Equatable {
+    var start: Int64
+    var last: Int64
+    /// Quarantined events, and every event of the segment since the quarantine opened.
+    var events: Int64 = 0
+    var seen: Int64 = 0
+    /// Distinct users and sessions, kept only up to the admission thresholds.
+    var users: Set<String> = []
+    var sessions: Set<String> = []
+    /// Quarantined values by day, then metric.
+    var days: [Int64: [DailyBucket]] = [:]
+
+    var share: Double { seen > 0 ? Double(events) / Double(seen) : 0 }
+}
+
+extension BaselineModel {
+    /// Counts the event for its segment's open quarantine and, when it is quarantined, holds its
+    /// metrics there. Returns whether the event should train as usual.
+    mutating func noteForQuarantine(_ event: Event, segment s: Int, quarantined: Bool) -> Bool {
+        let t = event.time.micros
+        if !quarantined {
+            if quarantines[s] != nil {
+                quarantines[s]!.seen += 1
+                dirtyQuarantines.insert(s)
+            }
+            return true
+        }
+        var q = quarantines.removeValue(forKey: s) ?? Quarantine(start: t, last: t)
+        q.events += 1
+        q.seen += 1
+        q.last = Swift.max(q.last, t)
+        q.start = Swift.min(q.start, t)
+        let limits = settings.quarantine
+        if q.users.count < limits.minUsers, case .string(let u) = event.values[FieldTable.userID] { q.users.insert(u) }
+        if q.sessions.count < limits.minSessions, case .string(let v) = event.values[FieldTable.sessionID] { q.sessions.insert(v) }
+        var buckets = q.days[event.time.day] ?? emptyBuckets
+        for m in 0..<metrics.count {
+            if let x = metrics[m].read(event.values[slots[m]]) { buckets[m].add(x) } else { skipped[m] += 1 }
+        }
+        q.days[event.time.day] = buckets
+        quarantines[s] = q
+        dirtyQuarantines.insert(s)
+        dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: event.time.day))
+        quarantineCounts.events += 1
+        return false
+    }
+
+    /// Admits or refuses quarantines at a scheduled recompute (before the new snapshot is merged,
+    /// against the snapshot the rules judged the events by).
+    mutating func reviewQuarantines(at clock: EventTime) {
+        guard !quarantines.isEmpty else { return }
+        let limits = settings.quarantine
+        for s in quarantines.keys.sorted() {
+            let q = quarantines[s]!
+            for day in q.days.keys { dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: day)) }
+            if q.share < limits.minShare {
+                quarantines[s] = nil
+                dirtyQuarantines.insert(s)
+                quarantineCounts.refused += 1
+                continue
+            }
+            guard q.last - q.start >= limits.persist.micros, q.users.count >= limits.minUsers, q.sessions.count >= limits.minSessions else {
+                // Narrow or young: it stays, bounded by the window.
+                let oldest = clock.day - settings.windowDays - 2
+                for day in q.days.keys where day < oldest {
+                    quarantines[s]!.days[day] = nil
+                    dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: day))
+                }
+                continue
+            }
+            admit(q, segment: s, at: clock)
+            quarantines[s] = nil
+            dirtyQuarantines.insert(s)
+            quarantineCounts.admitted += 1
+        }
+    }
+
+    /// Folds an admitted quarantine into the buckets, restarting the metrics that moved.
+    mutating func admit(_ q: Quarantine, segment s: Int, at clock: EventTime) {
+        let startDay = EventTime(micros: q.start).day
+        var merged = emptyBuckets
+        for day in q.days.keys.sorted() { for m in merged.indices { merged[m].merge(q.days[day]![m]) } }
+        var moved: [BaselineShift.Moved] = []
+        for m in metrics.indices {
+            guard let old = snapshot[s][m], old.ready, let median = merged[m].sketch.summary(quantiles: [])?.median else { continue }
+            let new = Swift.min(Swift.max(median, merged[m].stats.min), merged[m].stats.max)  // as snapshots clamp
+            let scale = old.robust.scale
+            let distance = Swift.abs(new - old.robust.median)
+            guard scale > 0 ? distance > settings.quarantine.moveThreshold * scale : distance > 0 else { continue }
+            moved.append(.init(metric: metrics[m].name, oldMedian: old.robust.median, newMedian: new))
+            for day in days.keys where day < startDay {
+                guard s < days[day]!.count, days[day]![s][m].stats.count > 0 else { continue }
+                days[day]![s][m] = DailyBucket()
+                clearedBuckets.append((day, s, m))
+            }
+        }
+        for (day, buckets) in q.days {
+            var target = days[day] ?? []
+            while target.count <= s { target.append(emptyBuckets) }
+            for m in buckets.indices where buckets[m].stats.count > 0 {
+                target[s][m].merge(buckets[m])
+                if s != 0 { target[0][m].merge(buckets[m]) }
+            }
+            days[day] = target
+            dirtyDays.insert(day)
+        }
+        closedDays = nil  // days before the clock's changed
+        admitted.append(BaselineShift(segment: segments[s], moved: moved, since: EventTime(micros: q.start), admittedAt: clock,
+                                      users: q.users.count, sessions: q.sessions.count, events: q.events, share: q.share))
+    }
+
+    /// The open quarantines, for `baseline show`.
+    public var quarantineSummary: [(segment: String, since: EventTime, events: Int64, share: Double, users: Int, sessions: Int)] {
+        quarantines.keys.sorted().map { s in
+            let q = quarantines[s]!
+            return (segments[s], EventTime(micros: q.start), q.events, q.share, q.users.count, q.sessions.count)
+        }
+    }
+
+    public mutating func takeShifts() -> [BaselineShift] {
+        defer { admitted.removeAll() }
+        return admitted.filter { !$0.moved.isEmpty }
+    }
+}
