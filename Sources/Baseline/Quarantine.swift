@@ -8,8 +8,8 @@ import IWDetectCore
 /// (``Training/quarantine``) may be the first of a legitimate shift, a model upgrade that doubles
 /// output lengths, say; if it never trained, every later event would alert for ever. So its
 /// metrics wait here, per segment (the event's `segment_by` value, or the global baseline), with
-/// the distinct users and sessions they came from and the share of the segment's events they
-/// are. At each scheduled recompute:
+/// the distinct users and sessions they came from (counting only events with a metric outside
+/// the baseline's p01…p99) and the share of the segment's events they are. At each scheduled recompute:
 /// - a quarantine whose share of the segment's events since it opened is below `min_share` is
 ///   refused: its values are dropped (the odd outlier, or a campaign drowned in ordinary traffic);
 /// - one that has lasted `persist` (first to latest event) and comes from at least `min_users`
@@ -57,12 +57,22 @@ extension BaselineModel {
         q.seen += 1
         q.last = Swift.max(q.last, t)
         q.start = Swift.min(q.start, t)
-        let limits = settings.quarantine
-        if q.users.count < limits.minUsers, case .string(let u) = event.values[FieldTable.userID] { q.users.insert(u) }
-        if q.sessions.count < limits.minSessions, case .string(let v) = event.values[FieldTable.sessionID] { q.sessions.insert(v) }
         var buckets = q.days[event.time.day] ?? emptyBuckets
+        var outside = false
         for m in 0..<metrics.count {
-            if let x = metrics[m].read(event.values[slots[m]]) { buckets[m].add(x) } else { skipped[m] += 1 }
+            guard let x = metrics[m].read(event.values[slots[m]]) else { skipped[m] += 1; continue }
+            buckets[m].add(x)
+            if !outside, let st = snapshot[s][m]?.ready == true ? snapshot[s][m] : snapshot[0][m], st.ready {
+                outside = x < st.robust.p01 || x > st.p99
+            }
+        }
+        // Breadth counts only users and sessions with a value outside the baseline's p01…p99: an
+        // ordinary event caught by a window statistic that a campaign dragged along (an hour's
+        // mean) does not make a campaign broad.
+        let limits = settings.quarantine
+        if outside {
+            if q.users.count < limits.minUsers, case .string(let u) = event.values[FieldTable.userID] { q.users.insert(u) }
+            if q.sessions.count < limits.minSessions, case .string(let v) = event.values[FieldTable.sessionID] { q.sessions.insert(v) }
         }
         q.days[event.time.day] = buckets
         quarantines[s] = q

@@ -254,7 +254,8 @@ public final class Engine {
     /// batch every `batch_lines` lines and whenever the source is caught up.
     public func run(_ source: any LineSource, firstLine: Int64 = 1) async throws -> IngestSummary {
         // Counters kept in the database across runs; the summary reports this run's share.
-        let baselineAtStart = (skipped: processor.baseline.skipped, excluded: processor.baseline.excluded)
+        let baselineAtStart = (skipped: processor.baseline.skipped, excluded: processor.baseline.excluded,
+                               quarantined: processor.baseline.quarantineCounts.events)
         let (lateAtStart, overflowAtStart) = (processor.rules.lateEvents, processor.rules.keyOverflow)
         let began = Date()
         var lastProgress = began
@@ -328,6 +329,7 @@ public final class Engine {
         summary.lateEvents = processor.rules.lateEvents - lateAtStart
         summary.keyOverflow = processor.rules.keyOverflow - overflowAtStart
         summary.baselineExcluded = processor.baseline.excluded - baselineAtStart.excluded
+        summary.baselineQuarantined = processor.baseline.quarantineCounts.events - baselineAtStart.quarantined
         let metrics = processor.baseline.metrics.map(\.name)
         summary.baselineSkipped = metrics.indices.map { (metrics[$0], processor.baseline.skipped[$0] - baselineAtStart.skipped[$0]) }
         return summary

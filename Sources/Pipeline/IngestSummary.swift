@@ -36,6 +36,8 @@ public struct IngestSummary: Sendable {
     public var lateEvents: Int64 = 0
     public var keyOverflow: Int64 = 0
     public var baselineExcluded: Int64 = 0
+    /// Events that fired only statistical rules, held in quarantine.
+    public var baselineQuarantined: Int64 = 0
     /// Metric values that were missing or not numeric in this run, by metric (skipped, never zero).
     public var baselineSkipped: [(String, Int64)] = []
     public var localDeliveryErrors = 0
@@ -98,7 +100,8 @@ public struct IngestSummary: Sendable {
         for (name, e) in exports.sorted(by: { $0.key < $1.key }) {
             out.append("export \(name): \(e.queued) events queued" + (e.skipped > 0 ? ", \(e.skipped) skipped (see iw-detect exports list)" : ""))
         }
-        out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of it (they alerted or were blocked)")
+        out.append("baseline: \(recomputes) recomputes; \(baselineExcluded) events kept out of it (they fired a security rule or were blocked)"
+                   + (baselineQuarantined > 0 ? ", \(baselineQuarantined) quarantined (they fired only statistical rules)" : ""))
         let skipped = baselineSkipped.filter { $0.1 > 0 }
         if !skipped.isEmpty {
             out.append("  metric values missing or not numeric, skipped (never counted as 0): " + skipped.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
@@ -113,7 +116,7 @@ public struct IngestSummary: Sendable {
             ("rejected", .object(rejected.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
             ("alerts", .object(alerts.sorted { $0.key < $1.key }.map { ($0.key.replacingOccurrences(of: "\t", with: ":"), .int($0.value)) })),
             ("suppressed", .object(suppressed.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) })),
-            ("late_events", .int(lateEvents)), ("baseline_excluded", .int(baselineExcluded)), ("recomputes", .int(recomputes)),
+            ("late_events", .int(lateEvents)), ("baseline_excluded", .int(baselineExcluded)), ("baseline_quarantined", .int(baselineQuarantined)), ("recomputes", .int(recomputes)),
             ("seconds", .number(seconds)), ("bytes", .int(bytes)), ("reloads", .int(reloads)), ("reloads_refused", .int(reloadsRefused)),
             ("exports", .object(exports.sorted { $0.key < $1.key }.map { ($0.key, .object([("queued", .int($0.value.queued)), ("skipped", .int($0.value.skipped))])) })),
             ("interrupted_by", interrupted.map { .string(Interruption.name($0.signal)) } ?? .null),

@@ -89,7 +89,7 @@ import Testing
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
         #expect(Set(result.ruleSet?.names ?? []) == [
             "rapid_fire_injection_attempts", "system_prompt_extraction_pattern", "unusual_tool_usage",
-            "output_length_anomaly", "pii_leakage_pattern", "model_behavior_drift",
+            "output_length_anomaly", "pii_leakage_pattern", "model_behavior_drift", "behavioral_anomaly",
             "inferencewall_block_surge", "inferencewall_repeated_signature", "inferencewall_auth_failures", "inferencewall_config_change",
         ])
     }
