@@ -47,7 +47,7 @@ public struct RuleInfo: Sendable, Hashable {
     /// group's previous one extends its alert's episode, which closes after that long without one.
     public var episode: Bool
     /// Whether the condition reads a baseline (`baseline.*`, `z`, `rz`, `above`, `below`,
-    /// `outside`): a statistical rule, whose events are quarantined rather than kept out of the
+    /// `outside`, `cusum`): a statistical rule, whose events are quarantined rather than kept out of the
     /// baseline for good.
     public var readsBaseline: Bool
 

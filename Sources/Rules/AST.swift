@@ -25,3 +25,8 @@ indirect enum Expr: Sendable, Equatable {
         }
     }
 }
+
+extension Expr {
+    /// The text of a name, or nil.
+    var nameText: String? { if case .name(let n, _) = self { return n } else { return nil } }
+}

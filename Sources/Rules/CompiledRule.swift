@@ -71,17 +71,31 @@ struct WindowSpec: Sendable {
         case max(metric: MetricDefinition, slot: Int)
         /// `count_distinct(field, key, window)`: distinct values of the field among those events.
         case countDistinct(slot: Int)
+        /// `rolling_std(metric, window[, key])`: population standard deviation over those events.
+        case rollingStd(metric: MetricDefinition, slot: Int)
+        /// `ewma(metric, halflife[, key])`: the mean weighted by `2^(-age / halflife)`, over the
+        /// events of the last 8 half-lives (the spec's window).
+        case ewma(metric: MetricDefinition, slot: Int, halflife: Int64)
+        /// `cusum(metric, k, window[, key])` (and `cusum_down`): Page's CUSUM of the events' robust
+        /// z (each taken when the event arrived) minus `k`, restarted at the window's start.
+        case cusum(metric: MetricDefinition, slot: Int, index: Int, k: Double, down: Bool)
 
         /// The metric whose value each counted event contributes, if any.
         var metric: (MetricDefinition, Int)? {
             switch self {
-            case .rollingMean(let m, let s), .sum(let m, let s), .max(let m, let s): return (m, s)
+            case .rollingMean(let m, let s), .sum(let m, let s), .max(let m, let s), .rollingStd(let m, let s): return (m, s)
+            case .ewma(let m, let s, _), .cusum(let m, let s, _, _, _): return (m, s)
             case .count, .countDistinct: return nil
             }
         }
 
-        /// Whether entries keep their raw values (for max) or distinct labels.
-        var keepsValues: Bool { if case .max = self { return true }; return false }
+        /// Whether entries keep their raw values (for max, rolling_std, ewma and cusum) or distinct labels.
+        var keepsValues: Bool {
+            switch self {
+            case .max, .rollingStd, .ewma, .cusum: return true
+            case .count, .rollingMean, .sum, .countDistinct: return false
+            }
+        }
         var keepsLabels: Bool { if case .countDistinct = self { return true }; return false }
     }
 

@@ -59,7 +59,7 @@ struct Compiler {
     func impliedMetric(_ e: Expr) -> Int? {
         switch e {
         case .name(let n, _): return metricIndex(named: n)
-        case .call(let f, let args, _) where ["rolling_mean", "max"].contains(f.lowercased()) && !args.isEmpty:
+        case .call(let f, let args, _) where ["rolling_mean", "max", "rolling_std", "ewma"].contains(f.lowercased()) && !args.isEmpty:
             if case .name(let n, _) = args[0] { return metricIndex(named: n) }
             return nil
         case .binary(let op, let a, let b, _) where ["+", "-", "*", "/"].contains(op):
@@ -69,7 +69,7 @@ struct Compiler {
         }
     }
 
-    static let windowFunctions: Set<String> = ["count", "rolling_mean", "sum", "max", "count_distinct"]
+    static let windowFunctions: Set<String> = ["count", "rolling_mean", "sum", "max", "count_distinct", "rolling_std", "ewma", "cusum", "cusum_down"]
 
     static func containsWindow(_ e: Expr) -> Bool {
         switch e {
@@ -221,6 +221,48 @@ struct Compiler {
                 : name == "max" ? .max(metric: metrics[m], slot: slot) : .rollingMean(metric: metrics[m], slot: slot)
             let sig = "\(name)(\(mname), \(EventTime.Duration(micros: window))" + (keySlot == nil ? ")" : ", \(keyName))")
             return addWindow(WindowSpec(kind: kind, keySlot: keySlot, keyName: keyName, window: window, signature: sig))
+        case "rolling_std", "ewma":
+            guard args.count == 2 || args.count == 3 else {
+                let second = name == "ewma" ? "halflife" : "window"
+                throw ConditionError(code: "bad_arity", message: "\(name)(metric, \(second)[, key]) takes 2 or 3 arguments, got \(args.count)", offset: at)
+            }
+            guard case .name(let mname, _) = args[0], let m = metricIndex(named: mname) else {
+                throw ConditionError(code: "unknown_metric", message: "\(name) needs a metric: one of \(metrics.map(\.name).joined(separator: ", "))", offset: args[0].offset)
+            }
+            let span = try durationArgument(args[1])
+            var window = span
+            if name == "ewma" {
+                // The events of the last 8 half-lives: older ones weigh under 0.4 % together.
+                guard span <= EventTime.Duration.days(31).micros / 8 else {
+                    throw ConditionError(code: "window_too_large", message: "an ewma half-life longer than 3d21h is not supported (8 half-lives are kept)", offset: args[1].offset)
+                }
+                window = span * 8
+            }
+            var keySlot: Int? = nil
+            var keyName = ""
+            if args.count == 3 { (keySlot, keyName) = try keyArgument(args[2]) }
+            let slot = fields.slot(for: metrics[m].path)
+            noteMetric(m)
+            let kind: WindowSpec.Kind = name == "ewma" ? .ewma(metric: metrics[m], slot: slot, halflife: span) : .rollingStd(metric: metrics[m], slot: slot)
+            let sig = "\(name)(\(mname), \(EventTime.Duration(micros: span))" + (keySlot == nil ? ")" : ", \(keyName))")
+            return addWindow(WindowSpec(kind: kind, keySlot: keySlot, keyName: keyName, window: window, signature: sig))
+        case "cusum", "cusum_down":
+            guard args.count == 3 || args.count == 4 else {
+                throw ConditionError(code: "bad_arity", message: "\(name)(metric, k, window[, key]) takes 3 or 4 arguments, got \(args.count)", offset: at)
+            }
+            let m = try metricArgument(args[0], of: name)
+            guard case .number(let k, let kat) = args[1] else {
+                throw ConditionError(code: "bad_argument", message: "\(name) needs the allowance k second, in robust standard deviations, e.g. \(name)(risk_score, 0.5, 6h)", offset: args[1].offset)
+            }
+            guard k >= 0 else { throw ConditionError(code: "bad_argument", message: "\(name)'s k must not be negative", offset: kat) }
+            let window = try durationArgument(args[2])
+            var keySlot: Int? = nil
+            var keyName = ""
+            if args.count == 4 { (keySlot, keyName) = try keyArgument(args[3]) }
+            let slot = fields.slot(for: metrics[m].path)
+            let sig = "\(name)(\(args[0].nameText ?? ""), \(JSONValue.format(k)), \(EventTime.Duration(micros: window))" + (keySlot == nil ? ")" : ", \(keyName))")
+            return addWindow(WindowSpec(kind: .cusum(metric: metrics[m], slot: slot, index: m, k: k, down: name == "cusum_down"),
+                                        keySlot: keySlot, keyName: keyName, window: window, signature: sig))
         case "count_distinct":
             guard args.count == 3 else {
                 throw ConditionError(code: "bad_arity", message: "count_distinct(field, key, window) takes 3 arguments, got \(args.count)", offset: at)
@@ -265,7 +307,7 @@ struct Compiler {
             default: return .compare(.gt, .absolute(rz), .constant(.number(k)))
             }
         default:
-            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, sum, max, z, rz, above, below, outside, abs, baseline", offset: at)
+            throw ConditionError(code: "unknown_function", message: "unknown function '\(name)'; known: count, count_distinct, rolling_mean, rolling_std, ewma, cusum, cusum_down, sum, max, z, rz, above, below, outside, abs, baseline", offset: at)
         }
     }
 

@@ -64,7 +64,7 @@ public struct RuleEngine: Sendable {
                 if !passes && rule.filterGates { continue }
                 scratch.removeAll(keepingCapacity: true)
                 for w in rule.windows.indices {
-                    scratch.append(late ? .missing : window(r, w, rule.windows[w], event, counted: passes))
+                    scratch.append(late ? .missing : window(r, w, rule.windows[w], event, baseline, counted: passes))
                 }
                 guard truthy(eval(rule.condition, event, baseline)) else { continue }
             }
@@ -84,7 +84,7 @@ public struct RuleEngine: Sendable {
         return ids
     }
 
-    private mutating func window(_ r: Int, _ w: Int, _ spec: WindowSpec, _ event: Event, counted: Bool) -> FieldValue {
+    private mutating func window<B: BaselineLookup>(_ r: Int, _ w: Int, _ spec: WindowSpec, _ event: Event, _ b: B, counted: Bool) -> FieldValue {
         scratchKeys.append(nil)
         let key: String
         if let slot = spec.keySlot {
@@ -103,6 +103,11 @@ public struct RuleEngine: Sendable {
             guard let v = metric.read(event.values[slot]) else { return .missing }
             value = v
         }
+        if case .cusum(_, _, let m, _, let down) = spec.kind {
+            // The robust z against the baseline of the moment; without one the event is not counted.
+            guard let st = b.stats(metric: m, for: event), st.ready, let rz = st.robustZ(value) else { return .missing }
+            value = down ? -rz : rz
+        }
         var label: String?
         if case .countDistinct(let slot) = spec.kind {
             switch event.values[slot] {
@@ -113,10 +118,10 @@ public struct RuleEngine: Sendable {
             }
         }
         let summary: WindowSeries.Summary
+        let t = event.time.micros
         if counted {
             if state[r][w].count >= settings.maxKeysPerWindow, state[r][w][key] == nil { keyOverflow += 1; return .missing }
             let horizon = clock.micros - spec.window - settings.allowedLateness.micros
-            let t = event.time.micros
             let id = event.id
             // One in-place access: insert, evict, read the window.
             var firstChange = false
@@ -138,6 +143,9 @@ public struct RuleEngine: Sendable {
         case .sum: return .number(summary.sum)
         case .rollingMean: return summary.count > 0 ? .number(summary.sum / Double(summary.count)) : .missing
         case .max: return summary.count > 0 ? .number(summary.max) : .missing
+        case .rollingStd, .ewma, .cusum:
+            guard let series = state[r][w][key] else { return .missing }
+            return WindowSeries.statistic(spec.kind, series.kept(at: t, window: spec.window), at: t)
         }
     }
 

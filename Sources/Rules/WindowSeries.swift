@@ -1,3 +1,5 @@
+import IWDetectCore
+
 /// The events one window function holds for one key: times in order, running sums, and the ids of
 /// the most recent events.
 ///
@@ -94,6 +96,14 @@ struct WindowSeries: Sendable {
         if values.count == times.count { s.max = values[lower..<upper].max() ?? -.infinity }
         if labels.count == times.count { s.distinct = Set(labels[lower..<upper]).count }
         return s
+    }
+
+    /// The kept values (``insert(time:value:id:keepValue:label:)`` with `keepValue`) with time in
+    /// (t - window, t], with their times, oldest first.
+    func kept(at t: Int64, window: Int64) -> (times: ArraySlice<Int64>, values: ArraySlice<Double>) {
+        let upper = upperBound(t), lower = upperBound(t - window)
+        guard upper > lower, values.count == times.count else { return ([], []) }
+        return (times[lower..<upper], values[lower..<upper])
     }
 
     /// The ids of the recent events with time in (t - window, t], oldest first.
@@ -201,3 +211,48 @@ extension WindowSeries: Equatable {
             && a.anchor == b.anchor && a.recent.map(\.time) == b.recent.map(\.time) && a.recent.map(\.id) == b.recent.map(\.id)
     }
 }
+
+extension WindowSeries {
+    /// `rolling_std`, `ewma` or `cusum` over the kept values of a window (oldest first), at time `t`.
+    ///
+    /// - `rolling_std`: the population standard deviation (two passes), missing below 2 values.
+    /// - `ewma`: `sum(w_i * x_i) / sum(w_i)` with `w_i = 2^(-(t - t_i) / halflife)`.
+    /// - `cusum`: `max(0, max_j sum_{i >= j} (z_i - k))`, the CUSUM recursion
+    ///   `S = max(0, S + z - k)` run from the window's first event (z negated for `cusum_down`).
+    static func statistic(_ kind: WindowSpec.Kind, _ kept: (times: ArraySlice<Int64>, values: ArraySlice<Double>), at t: Int64) -> FieldValue {
+        let xs = kept.values
+        switch kind {
+        case .rollingStd:
+            guard xs.count >= 2 else { return .missing }
+            let mean = xs.reduce(0, +) / Double(xs.count)
+            let variance = xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(xs.count)
+            return .number(variance.squareRoot())
+        case .ewma(_, _, let halflife):
+            guard !xs.isEmpty else { return .missing }
+            var num = 0.0, den = 0.0
+            for (time, x) in zip(kept.times, xs) {
+                let w = pow2(-Double(t - time) / Double(halflife))
+                num += w * x
+                den += w
+            }
+            return den > 0 ? .number(num / den) : .missing
+        case .cusum(_, _, _, let k, _):
+            guard !xs.isEmpty else { return .missing }
+            var s = 0.0
+            for z in xs { s = Swift.max(0, s + z - k) }
+            return .number(s)
+        case .count, .rollingMean, .sum, .max, .countDistinct:
+            return .missing
+        }
+    }
+
+    @inline(__always) static func pow2(_ x: Double) -> Double { _exp2(x) }
+}
+
+#if canImport(Glibc)
+import Glibc
+@usableFromInline func _exp2(_ x: Double) -> Double { Glibc.exp2(x) }
+#else
+import Darwin
+@usableFromInline func _exp2(_ x: Double) -> Double { Darwin.exp2(x) }
+#endif

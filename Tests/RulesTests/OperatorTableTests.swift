@@ -113,6 +113,9 @@ import Testing
         ("rz(output_tokens, 1) > 1", "bad_arity"), ("rz(nothing) > 1", "unknown_metric"), ("above(output_tokens)", "bad_arity"),
         ("outside(output_tokens, x)", "bad_argument"), ("below(nothing, 3)", "unknown_metric"), ("above(output_tokens, -1)", "bad_argument"),
         ("output_tokens > baseline.p42", "unknown_stat"),
+        ("rolling_std(risk_score) > 1", "bad_arity"), ("ewma(risk_score, 4d) > 1", "window_too_large"), ("ewma('x', 1h) > 1", "unknown_metric"),
+        ("cusum(risk_score, x, 1h) > 1", "bad_argument"), ("cusum(risk_score, 0.5) > 1", "bad_arity"),
+        ("cusum(nothing, 0.5, 1h) > 1", "unknown_metric"), ("cusum_down(risk_score, -1, 1h) > 1", "bad_argument"),
     ])
     func functionArityAndArgumentTypes(condition: String, code: String) {
         let loaded = RuleLoader.load(sources: [("r.yaml", "- {name: r, severity: low, condition: \"\(condition)\"}")],

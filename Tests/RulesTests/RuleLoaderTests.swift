@@ -84,7 +84,8 @@ import Testing
 
     @Test func aRuleThatReadsABaselineIsStatistical() throws {
         for (condition, reads) in [("z(output_tokens) > 3", true), ("outside(risk_score, 4)", true), ("output_tokens > baseline.p99", true),
-                                   ("sum(output_tokens, 1h) > 10", false), ("injection_score > 0.7", false)] {
+                                   ("sum(output_tokens, 1h) > 10", false), ("injection_score > 0.7", false),
+                                   ("cusum(risk_score, 0.5, 6h) > 5", true), ("ewma(risk_score, 1h) > 0.5", false)] {
             let r = load("- {name: r, severity: low, condition: '\(condition)'}")
             #expect(r.ruleSet?.rules.first?.info.readsBaseline == reads, "\(condition)")
         }

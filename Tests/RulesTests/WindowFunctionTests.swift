@@ -1,3 +1,4 @@
+import Foundation
 import IWDetectCore
 @testable import Rules
 import Testing
@@ -17,13 +18,41 @@ import Testing
         case "rolling_mean": return inWindow.isEmpty ? nil : inWindow.reduce(0) { $0 + $1.value } / Double(inWindow.count)
         case "max": return inWindow.map(\.value).max()
         case "count_distinct": return Double(Set(inWindow.map(\.label)).count)
+        case "rolling_std":
+            guard inWindow.count >= 2 else { return nil }
+            let mean = inWindow.reduce(0) { $0 + $1.value } / Double(inWindow.count)
+            return (inWindow.reduce(0) { $0 + ($1.value - mean) * ($1.value - mean) } / Double(inWindow.count)).squareRoot()
+        case "ewma":
+            // half-life = window / 8
+            guard !inWindow.isEmpty else { return nil }
+            var num = 0.0, den = 0.0
+            for x in inWindow {
+                let w: Double = pow(2, -Double(e.t - x.t) / Double(window / 8))
+                num += w * x.value
+                den += w
+            }
+            return num / den
+        case "cusum":
+            // In time order (ties in arrival order), robust z against median 50, MAD 20, k 0.5.
+            guard !inWindow.isEmpty else { return nil }
+            var s = 0.0
+            for x in inWindow.enumerated().sorted(by: { ($0.element.t, $0.offset) < ($1.element.t, $1.offset) }) {
+                s = max(0, s + (x.element.value - 50) / (1.4826 * 20) - 0.5)
+            }
+            return s
         default: return nil
         }
     }
 
-    @Test(arguments: ["count", "sum", "rolling_mean", "max", "count_distinct"])
+    @Test(arguments: ["count", "sum", "rolling_mean", "max", "count_distinct", "rolling_std", "ewma", "cusum"])
     func matchesANaiveReference(fn: String) throws {
-        let call = fn == "count" ? "count(user_id, 10m)" : fn == "count_distinct" ? "count_distinct(source_ip, user_id, 10m)" : "\(fn)(output_tokens, 10m, user_id)"
+        let call = switch fn {
+        case "count": "count(user_id, 10m)"
+        case "count_distinct": "count_distinct(source_ip, user_id, 10m)"
+        case "cusum": "cusum(output_tokens, 0.5, 10m, user_id)"
+        case "ewma": "ewma(output_tokens, 75s, user_id)"  // 8 half-lives: 10m
+        default: "\(fn)(output_tokens, 10m, user_id)"
+        }
         // `> -1` makes the rule fire whenever the value exists, so every detection reports it.
         let yaml = "- {name: r, severity: low, condition: 'risk_score > 0.5 AND \(call) > -1', dedup: {key: [log_id], window: 1s}}"
         let loaded = RuleLoader.load(sources: [("r.yaml", yaml)], metrics: MetricDefinition.defaults, fields: FieldTable())
@@ -33,6 +62,10 @@ import Testing
         var seen: [RefEvent] = []
         var clock: Int64 = 0
         var checked = 0
+        var st = MetricStats(n: 1000, mean: 50, std: 29, p95: 95, p99: 99, min: 0, max: 100, snapshotID: 1, ready: true)
+        st.robust.median = 50
+        st.robust.mad = 20
+        let baseline = FixedBaseline(stats: [MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!: st])
         for i in 0..<3_000 {
             if i == 1_500 {
                 // A restart: every series goes through its persisted form.
@@ -61,7 +94,7 @@ import Testing
             set("source_ip", .string(e.label))
             var out: [Detection] = []
             engine.evaluate(Event(time: EventTime(micros: e.t), values: v, origin: .init(source: "t", line: Int64(i))),
-                            baseline: FixedBaseline(), into: &out)
+                            baseline: baseline, into: &out)
             seen.append(e)
             let expected = e.passes ? WindowFunctionTests.reference(fn, seen, e, window: 600_000_000) : nil
             let got = out.first.flatMap { d in d.evidence.first { $0.0 == call }?.1 }
