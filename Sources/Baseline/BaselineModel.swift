@@ -20,6 +20,8 @@ public struct BaselineSettings: Sendable, Hashable {
     public var maxSegments = 1_000
     /// When the metrics of events that fired only statistical rules are admitted as a new normal.
     public var quarantine = QuarantineSettings()
+    /// Seasonal baselines (hour of day or of week), or nil.
+    public var seasonality: Seasonality?
 
     public init() {}
 }
@@ -110,6 +112,20 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// The merge of the window's days before the clock's day, kept between recomputes (see
     /// ``recompute(at:)``); dropped when one of those days gets an event.
     var closedDays: ClosedDaysMerge?
+    /// Seasonal buckets by day, then segment, then `position * bins + bin` (position in
+    /// ``seasonalMetrics``); the open day's are in `openSeason`, like `openBuckets`.
+    var seasonDays: [Int64: [[DailyBucket]]] = [:]
+    var openSeason: [[DailyBucket]] = []
+    var closedSeasonDays: ClosedDaysMerge?
+    /// The metrics with seasonal baselines, and each metric's position among them.
+    public let seasonalMetrics: [Int]
+    let seasonPosition: [Int?]
+    /// The seasonal snapshot, by segment, then `position * bins + bin`: already pooled.
+    public internal(set) var seasonSnapshot: [[MetricStats?]] = []
+    /// Whether the seasonal snapshot changed since the last save; whether stored seasonal rows
+    /// were made under another seasonality and must go.
+    var seasonSnapshotUnsaved = false
+    var seasonReset = false
     /// The current snapshot, by segment, then metric.
     public internal(set) var snapshot: [[MetricStats?]]
     public internal(set) var snapshotID: Int64 = 0
@@ -146,7 +162,17 @@ public struct BaselineModel: BaselineLookup, Sendable {
         self.segmentSlot = settings.segmentField.map { fields.slot(for: $0) }
         self.snapshot = [Array(repeating: nil, count: metrics.count)]
         self.skipped = Array(repeating: 0, count: metrics.count)
+        let seasonal = settings.seasonality.map { season in
+            metrics.indices.filter { season.metrics?.contains(metrics[$0].name) ?? true }
+        } ?? []
+        self.seasonalMetrics = seasonal
+        self.seasonPosition = metrics.indices.map { seasonal.firstIndex(of: $0) }
+        if !seasonal.isEmpty { seasonSnapshot = [Array(repeating: nil, count: seasonWidth)] }
     }
+
+    /// Width of a segment's row of seasonal buckets.
+    var seasonWidth: Int { seasonalMetrics.count * (settings.seasonality?.bins ?? 0) }
+    var emptySeason: [DailyBucket] { Array(repeating: DailyBucket(), count: seasonWidth) }
 
     var emptyBuckets: [DailyBucket] { Array(repeating: DailyBucket(), count: metrics.count) }
 
@@ -157,6 +183,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
         segments.append(name)
         segmentIndex[name] = segments.count - 1
         snapshot.append(Array(repeating: nil, count: metrics.count))
+        if !seasonalMetrics.isEmpty { seasonSnapshot.append(Array(repeating: nil, count: seasonWidth)) }
         return segments.count - 1
     }
 
@@ -190,6 +217,16 @@ public struct BaselineModel: BaselineLookup, Sendable {
                 skipped[m] += 1
             }
         }
+        if let season = settings.seasonality { observeSeason(event, segment: s, bin: season.bin(event.time), bins: season.bins) }
+    }
+
+    mutating func observeSeason(_ event: Event, segment s: Int, bin: Int, bins: Int) {
+        while openSeason.count <= s { openSeason.append(emptySeason) }
+        for (p, m) in seasonalMetrics.enumerated() {
+            guard let x = metrics[m].read(event.values[slots[m]]) else { continue }
+            openSeason[0][p * bins + bin].add(x)
+            if s != 0 { openSeason[s][p * bins + bin].add(x) }
+        }
     }
 
     /// Makes `day` the open day: its buckets move out of the dictionary, so the per-event path
@@ -197,7 +234,9 @@ public struct BaselineModel: BaselineLookup, Sendable {
     mutating func open(_ day: Int64) {
         closeOpenDay()
         if closedDays?.days.contains(day) == true { closedDays = nil }  // a late event changes a merged day
+        if closedSeasonDays?.days.contains(day) == true { closedSeasonDays = nil }
         openBuckets = days.removeValue(forKey: day) ?? [emptyBuckets]
+        if !seasonalMetrics.isEmpty { openSeason = seasonDays.removeValue(forKey: day) ?? [emptySeason] }
         openDay = day
         dirtyDays.insert(day)
     }
@@ -207,6 +246,10 @@ public struct BaselineModel: BaselineLookup, Sendable {
         guard let d = openDay else { return }
         days[d] = openBuckets
         openBuckets = []
+        if !seasonalMetrics.isEmpty {
+            seasonDays[d] = openSeason
+            openSeason = []
+        }
         openDay = nil
     }
 
@@ -254,8 +297,42 @@ public struct BaselineModel: BaselineLookup, Sendable {
         }
         snapshotComputedAt = clock
         unsavedSnapshots.append((snapshotID, start...end, clock, entries))
+        if let season = settings.seasonality, !seasonalMetrics.isEmpty { recomputeSeasons(season, closed: closed, end: end, start: start) }
         // Keep two days of margin for late events before dropping a bucket.
         for day in days.keys where day < start - 2 { days[day] = nil }
+        for day in seasonDays.keys where day < start - 2 { seasonDays[day] = nil }
+    }
+
+    /// The seasonal snapshot, merged the way the overall one is (closed days kept between
+    /// recomputes, the clock's day merged into a copy), each bin pooled toward the new overall
+    /// snapshot of its segment.
+    mutating func recomputeSeasons(_ season: Seasonality, closed: Range<Int64>, end: Int64, start: Int64) {
+        let width = seasonWidth
+        if closedSeasonDays?.days != closed {
+            var merge = ClosedDaysMerge(days: closed, segments: segments.count, metrics: width)
+            for day in seasonDays.keys.sorted() where merge.days.contains(day) { merge.add(seasonDays[day]!) }
+            closedSeasonDays = merge
+        }
+        var window = closedSeasonDays!
+        window.pad(segments: segments.count, metrics: width)
+        if end >= start, let buckets = seasonDays[end] { window.add(buckets) }
+        let bins = season.bins
+        seasonSnapshot = window.merged.enumerated().map { s, buckets in
+            buckets.enumerated().map { flat, bucket in
+                let m = seasonalMetrics[flat / bins]
+                let own = BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], days: window.daysWithData[s][flat])
+                return season.pooled(own, snapshot[s][m], bin: flat % bins)
+            }
+        }
+        seasonSnapshotUnsaved = true
+    }
+
+    /// The seasonal version of `st` (segment `s`'s or the global snapshot of metric `m`) for the
+    /// event's season, or `st` itself for a metric without seasons.
+    @inline(__always)
+    func seasonal(_ st: MetricStats?, metric m: Int, segment s: Int, event: Event) -> MetricStats? {
+        guard let season = settings.seasonality, let p = seasonPosition[m], s < seasonSnapshot.count, st != nil else { return st }
+        return seasonSnapshot[s][p * season.bins + season.bin(event.time)] ?? st
     }
 
     /// The quantiles a snapshot keeps: p01, p05, p10, p25, p75, p90, p95, p99, p999.
@@ -288,9 +365,9 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// ready, an imported seed (segment, then global) stands in.
     public func stats(metric: Int, for event: Event) -> MetricStats? {
         let name = segmentName(of: event)
-        if let name, let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return st }
+        if let name, let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return seasonal(st, metric: metric, segment: s, event: event) }
         let global = snapshot[0][metric]
-        if global?.ready == true || seed.isEmpty { return global }
+        if global?.ready == true || seed.isEmpty { return seasonal(global, metric: metric, segment: 0, event: event) }
         if let name, let st = seed[name]?[metric] { return st }
         return seed[""]?[metric] ?? global
     }
@@ -301,12 +378,12 @@ public struct BaselineModel: BaselineLookup, Sendable {
         let segment = segmentName(of: event).flatMap { segmentIndex[$0] }
         for m in out.indices {
             if let segment, let st = snapshot[segment][m], st.ready {
-                out[m] = st
+                out[m] = seasonal(st, metric: m, segment: segment, event: event)
                 continue
             }
             let global = snapshot[0][m]
             if global?.ready == true || seed.isEmpty {
-                out[m] = global
+                out[m] = seasonal(global, metric: m, segment: 0, event: event)
                 continue
             }
             out[m] = stats(metric: m, for: event)

@@ -37,6 +37,7 @@ public enum BaselineStore {
             robustColumns.map { "ALTER TABLE \(table) ADD COLUMN \($0) REAL" }
         }).joined(separator: ";\n")),
         quarantineMigration,
+        seasonMigration,
     ]
 
     static let quarantineMigration = Migration("baseline-5-quarantine", """
@@ -45,9 +46,25 @@ public enum BaselineStore {
             events INTEGER NOT NULL, seen INTEGER NOT NULL, users TEXT NOT NULL, sessions TEXT NOT NULL
         ) WITHOUT ROWID;
         CREATE TABLE baseline_quarantine_buckets (
-            segment TEXT NOT NULL, day INTEGER NOT NULL, metric TEXT NOT NULL,
+            segment TEXT NOT NULL, day INTEGER NOT NULL, metric TEXT NOT NULL, bin INTEGER NOT NULL,
             count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, sketch BLOB NOT NULL,
-            PRIMARY KEY (segment, day, metric)
+            PRIMARY KEY (segment, day, metric, bin)
+        ) WITHOUT ROWID;
+        """)
+
+    static let seasonMigration = Migration("baseline-6-seasons", """
+        CREATE TABLE baseline_season_buckets (
+            metric TEXT NOT NULL, segment TEXT NOT NULL, day INTEGER NOT NULL, bin INTEGER NOT NULL,
+            count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, sketch BLOB NOT NULL,
+            PRIMARY KEY (metric, segment, day, bin)
+        ) WITHOUT ROWID;
+        CREATE TABLE baseline_season_stats (
+            metric TEXT NOT NULL, segment TEXT NOT NULL, bin INTEGER NOT NULL,
+            n INTEGER NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, p95 REAL NOT NULL, p99 REAL NOT NULL,
+            min REAL NOT NULL, max REAL NOT NULL, ready INTEGER NOT NULL, days INTEGER NOT NULL, snapshot_id INTEGER NOT NULL,
+            season_samples INTEGER NOT NULL,
+            p01 REAL, p05 REAL, p10 REAL, p25 REAL, median REAL, p75 REAL, p90 REAL, p999 REAL, mad REAL, mean_abs_dev REAL,
+            PRIMARY KEY (metric, segment, bin)
         ) WITHOUT ROWID;
         """)
 
@@ -97,6 +114,7 @@ public enum BaselineStore {
         model.lastRecomputeSlot = state["last_recompute_slot"] ?? .min
         model.excluded = state["excluded"] ?? 0
         model.quarantineCounts = (state["quarantined"] ?? 0, state["shifts_admitted"] ?? 0, state["quarantines_refused"] ?? 0)
+        try loadSeasons(&model, from: db, metrics: index, fingerprint: state["season_config"])
         try loadQuarantines(&model, from: db, metrics: index)
         if let snap = try db.query("SELECT id, window_start_day, window_end_day, computed_at_stream FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2), $0.text(3)) }).first {
             model.snapshotID = snap.0
@@ -116,7 +134,8 @@ public enum BaselineStore {
     /// Writes what changed since the last save; call inside the batch's transaction.
     public static func save(_ model: inout BaselineModel, to db: Database) throws {
         model.closeOpenDay()
-        for day in model.dirtyDays.sorted() {
+        let savedDays = model.dirtyDays.sorted()
+        for day in savedDays {
             guard let buckets = model.days[day] else { continue }
             for (seg, metrics) in buckets.enumerated() {
                 for (m, b) in metrics.enumerated() where b.stats.count > 0 {
@@ -140,11 +159,97 @@ public enum BaselineStore {
         }
         model.unsavedSnapshots.removeAll()
         try saveQuarantines(&model, to: db)
+        try saveSeasons(&model, days: savedDays, to: db)
         try db.run("""
             INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('last_recompute_slot', ?), ('excluded', ?), ('quarantined', ?),
                 ('shifts_admitted', ?), ('quarantines_refused', ?)
             """, [.int(model.lastRecomputeSlot), .int(model.excluded), .int(model.quarantineCounts.events),
                   .int(model.quarantineCounts.admitted), .int(model.quarantineCounts.refused)])
+    }
+
+    static func loadSeasons(_ model: inout BaselineModel, from db: Database, metrics index: [String: Int], fingerprint: Int64?) throws {
+        guard let season = model.settings.seasonality, !model.seasonalMetrics.isEmpty else { return }
+        let names = model.seasonalMetrics.map { model.metrics[$0].name }
+        guard fingerprint == season.fingerprint(metrics: names) else {
+            // Another seasonality (or none) made what is stored: start the seasons afresh.
+            model.seasonReset = true
+            return
+        }
+        let bins = season.bins
+        let rows = try db.query("SELECT metric, segment, day, bin, count, mean, m2, min, max, sketch FROM baseline_season_buckets ORDER BY segment, day") { s in
+            (s.text(0), s.text(1), s.int(2), Int(s.int(3)),
+             RunningStats(count: s.int(4), mean: s.double(5), m2: s.double(6), min: s.double(7), max: s.double(8)), s.blob(9))
+        }
+        for (metric, segment, day, bin, stats, blob) in rows {
+            guard let m = index[metric], let p = model.seasonPosition[m], bin >= 0, bin < bins, let seg = model.segment(named: segment) else { continue }
+            guard let sketch = DDSketch(serialized: blob) else {
+                throw DatabaseError(code: 0, message: "\(db.path): seasonal bucket \(metric)/\(segment)/\(day)/\(bin) has a corrupt sketch")
+            }
+            var buckets = model.seasonDays[day] ?? []
+            while buckets.count <= seg { buckets.append(model.emptySeason) }
+            buckets[seg][p * bins + bin] = DailyBucket(stats: stats, sketch: sketch)
+            model.seasonDays[day] = buckets
+        }
+        model.closedSeasonDays = nil
+        model.seasonSnapshot = Array(repeating: Array(repeating: nil, count: model.seasonWidth), count: model.segments.count)
+        let stats = try db.query("""
+            SELECT metric, segment, bin, n, mean, std, p95, p99, min, max, ready, days, snapshot_id, season_samples, \(robustSelect)
+            FROM baseline_season_stats
+            """) { s in
+            var st = MetricStats(n: s.int(3), mean: s.double(4), std: s.double(5), p95: s.double(6), p99: s.double(7), min: s.double(8),
+                                 max: s.double(9), snapshotID: s.int(12), ready: s.int(10) != 0, segment: s.text(1), days: Int(s.int(11)),
+                                 robust: robust(s, at: 14))
+            st.season = Int(s.int(2))
+            st.seasonSamples = s.int(13)
+            return (s.text(0), s.text(1), Int(s.int(2)), st)
+        }
+        for (metric, segment, bin, st) in stats {
+            guard let m = index[metric], let p = model.seasonPosition[m], bin >= 0, bin < bins, let seg = model.segmentIndex[segment] else { continue }
+            while model.seasonSnapshot.count <= seg { model.seasonSnapshot.append(Array(repeating: nil, count: model.seasonWidth)) }
+            model.seasonSnapshot[seg][p * bins + bin] = st
+        }
+    }
+
+    static func saveSeasons(_ model: inout BaselineModel, days: [Int64], to db: Database) throws {
+        guard let season = model.settings.seasonality, !model.seasonalMetrics.isEmpty else { return }
+        if model.seasonReset {
+            try db.run("DELETE FROM baseline_season_buckets")
+            try db.run("DELETE FROM baseline_season_stats")
+            model.seasonReset = false
+        }
+        let bins = season.bins
+        for day in days {
+            guard let buckets = model.seasonDays[day] else { continue }
+            try db.run("DELETE FROM baseline_season_buckets WHERE day = ?", [.int(day)])
+            for (seg, row) in buckets.enumerated() {
+                for (flat, b) in row.enumerated() where b.stats.count > 0 {
+                    try db.run("INSERT INTO baseline_season_buckets(metric, segment, day, bin, count, mean, m2, min, max, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               [.text(model.metrics[model.seasonalMetrics[flat / bins]].name), .text(model.segments[seg]), .int(day),
+                                .int(Int64(flat % bins)), .int(b.stats.count), .double(b.stats.mean), .double(b.stats.m2),
+                                .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+                }
+            }
+        }
+        if let window = model.snapshotWindow {
+            try db.run("DELETE FROM baseline_season_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
+        }
+        if model.seasonSnapshotUnsaved {
+            try db.run("DELETE FROM baseline_season_stats")
+            for (seg, row) in model.seasonSnapshot.enumerated() {
+                for (flat, st) in row.enumerated() {
+                    guard let st else { continue }
+                    try db.run("""
+                        INSERT INTO baseline_season_stats(metric, segment, bin, n, mean, std, p95, p99, min, max, ready, days, snapshot_id,
+                            season_samples, \(robustSelect)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, [.text(model.metrics[model.seasonalMetrics[flat / bins]].name), .text(model.segments[seg]), .int(Int64(flat % bins)),
+                              .int(st.n), .double(st.mean), .double(st.std), .double(st.p95), .double(st.p99), .double(st.min), .double(st.max),
+                              .int(st.ready ? 1 : 0), .int(Int64(st.days)), .int(st.snapshotID), .int(st.seasonSamples)] + robustValues(st.robust))
+                }
+            }
+            model.seasonSnapshotUnsaved = false
+        }
+        try db.run("INSERT OR REPLACE INTO baseline_state(key, value) VALUES ('season_config', ?)",
+                   [.int(season.fingerprint(metrics: model.seasonalMetrics.map { model.metrics[$0].name }))])
     }
 
     static func loadQuarantines(_ model: inout BaselineModel, from db: Database, metrics index: [String: Int]) throws {
@@ -158,17 +263,25 @@ public enum BaselineStore {
             guard let s = model.segment(named: segment) else { continue }
             model.quarantines[s] = q
         }
-        let rows = try db.query("SELECT segment, day, metric, count, mean, m2, min, max, sketch FROM baseline_quarantine_buckets") { s in
-            (s.text(0), s.int(1), s.text(2), RunningStats(count: s.int(3), mean: s.double(4), m2: s.double(5), min: s.double(6), max: s.double(7)), s.blob(8))
+        let rows = try db.query("SELECT segment, day, metric, bin, count, mean, m2, min, max, sketch FROM baseline_quarantine_buckets") { s in
+            (s.text(0), s.int(1), s.text(2), Int(s.int(3)),
+             RunningStats(count: s.int(4), mean: s.double(5), m2: s.double(6), min: s.double(7), max: s.double(8)), s.blob(9))
         }
-        for (segment, day, metric, stats, blob) in rows {
+        let bins = model.settings.seasonality?.bins ?? 0
+        for (segment, day, metric, bin, stats, blob) in rows {
             guard let m = index[metric], let s = model.segmentIndex[segment], model.quarantines[s] != nil else { continue }
             guard let sketch = DDSketch(serialized: blob) else {
                 throw DatabaseError(code: 0, message: "\(db.path): quarantine bucket \(metric)/\(segment)/\(day) has a corrupt sketch")
             }
-            var buckets = model.quarantines[s]!.days[day] ?? model.emptyBuckets
-            buckets[m] = DailyBucket(stats: stats, sketch: sketch)
-            model.quarantines[s]!.days[day] = buckets
+            if bin < 0 {
+                var buckets = model.quarantines[s]!.days[day] ?? model.emptyBuckets
+                buckets[m] = DailyBucket(stats: stats, sketch: sketch)
+                model.quarantines[s]!.days[day] = buckets
+            } else if let p = model.seasonPosition[m], bin < bins, !model.seasonReset {
+                var buckets = model.quarantines[s]!.seasonDays[day] ?? model.emptySeason
+                buckets[p * bins + bin] = DailyBucket(stats: stats, sketch: sketch)
+                model.quarantines[s]!.seasonDays[day] = buckets
+            }
         }
     }
 
@@ -195,12 +308,18 @@ public enum BaselineStore {
                 try db.run("DELETE FROM baseline_quarantine_buckets WHERE segment = ? AND day = ?", [.text(name), .int(d.day)])
                 continue
             }
-            for (m, b) in buckets.enumerated() where b.stats.count > 0 {
+            func put(_ b: DailyBucket, metric m: Int, bin: Int) throws {
                 try db.run("""
-                    INSERT OR REPLACE INTO baseline_quarantine_buckets(segment, day, metric, count, mean, m2, min, max, sketch)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(name), .int(d.day), .text(model.metrics[m].name), .int(b.stats.count), .double(b.stats.mean),
+                    INSERT OR REPLACE INTO baseline_quarantine_buckets(segment, day, metric, bin, count, mean, m2, min, max, sketch)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(name), .int(d.day), .text(model.metrics[m].name), .int(Int64(bin)), .int(b.stats.count), .double(b.stats.mean),
                           .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+            }
+            for (m, b) in buckets.enumerated() where b.stats.count > 0 { try put(b, metric: m, bin: -1) }
+            if let season = model.settings.seasonality, let row = model.quarantines[d.segment]?.seasonDays[d.day] {
+                for (flat, b) in row.enumerated() where b.stats.count > 0 {
+                    try put(b, metric: model.seasonalMetrics[flat / season.bins], bin: flat % season.bins)
+                }
             }
         }
         model.dirtyQuarantines.removeAll()

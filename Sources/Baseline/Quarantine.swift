@@ -34,8 +34,9 @@ struct Quarantine: Sendable, Equatable {
     /// Distinct users and sessions, kept only up to the admission thresholds.
     var users: Set<String> = []
     var sessions: Set<String> = []
-    /// Quarantined values by day, then metric.
+    /// Quarantined values by day, then metric; and by day, then seasonal position and bin.
     var days: [Int64: [DailyBucket]] = [:]
+    var seasonDays: [Int64: [DailyBucket]] = [:]
 
     var share: Double { seen > 0 ? Double(events) / Double(seen) : 0 }
 }
@@ -75,6 +76,14 @@ extension BaselineModel {
             if q.sessions.count < limits.minSessions, case .string(let v) = event.values[FieldTable.sessionID] { q.sessions.insert(v) }
         }
         q.days[event.time.day] = buckets
+        if let season = settings.seasonality, !seasonalMetrics.isEmpty {
+            let bin = season.bin(event.time)
+            var row = q.seasonDays[event.time.day] ?? emptySeason
+            for (p, m) in seasonalMetrics.enumerated() {
+                if let x = metrics[m].read(event.values[slots[m]]) { row[p * season.bins + bin].add(x) }
+            }
+            q.seasonDays[event.time.day] = row
+        }
         quarantines[s] = q
         dirtyQuarantines.insert(s)
         dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: event.time.day))
@@ -101,6 +110,7 @@ extension BaselineModel {
                 let oldest = clock.day - settings.windowDays - 2
                 for day in q.days.keys where day < oldest {
                     quarantines[s]!.days[day] = nil
+                    quarantines[s]!.seasonDays[day] = nil
                     dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: day))
                 }
                 continue
@@ -130,6 +140,14 @@ extension BaselineModel {
                 days[day]![s][m] = DailyBucket()
                 clearedBuckets.append((day, s, m))
             }
+            if let season = settings.seasonality, let p = seasonPosition[m] {
+                // The metric's seasons restart too (the save rewrites each dirty day's seasons).
+                for day in seasonDays.keys where day < startDay && s < seasonDays[day]!.count {
+                    for b in 0..<season.bins { seasonDays[day]![s][p * season.bins + b] = DailyBucket() }
+                    dirtyDays.insert(day)
+                }
+                closedSeasonDays = nil
+            }
         }
         for (day, buckets) in q.days {
             var target = days[day] ?? []
@@ -141,6 +159,17 @@ extension BaselineModel {
             days[day] = target
             dirtyDays.insert(day)
         }
+        for (day, row) in q.seasonDays {
+            var target = seasonDays[day] ?? []
+            while target.count <= s { target.append(emptySeason) }
+            for flat in row.indices where row[flat].stats.count > 0 {
+                target[s][flat].merge(row[flat])
+                if s != 0 { target[0][flat].merge(row[flat]) }
+            }
+            seasonDays[day] = target
+            dirtyDays.insert(day)
+        }
+        closedSeasonDays = nil
         closedDays = nil  // days before the clock's changed
         admitted.append(BaselineShift(segment: segments[s], moved: moved, since: EventTime(micros: q.start), admittedAt: clock,
                                       users: q.users.count, sessions: q.sessions.count, events: q.events, share: q.share))

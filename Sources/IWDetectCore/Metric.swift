@@ -71,6 +71,10 @@ public struct MetricStats: Sendable, Hashable {
     public var days: Int
     /// The other quantiles, the median and the MAD.
     public var robust: RobustStats
+    /// For a seasonal metric, the event's season (hour of day or of week) these numbers are
+    /// pooled for, and that season's own sample count; -1 and 0 otherwise.
+    public var season = -1
+    public var seasonSamples: Int64 = 0
 
     /// Without `robust`, the quantiles, median and MAD of a normal distribution with this mean and
     /// std stand in (``RobustStats/normal(mean:std:min:max:)``).

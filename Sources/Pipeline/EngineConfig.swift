@@ -62,8 +62,9 @@ extension EngineConfig {
         "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports"],
         "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
-        "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine"],
+        "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine", "seasonality"],
         "quarantine": ["persist", "min_users", "min_sessions", "min_share", "move_threshold"],
+        "seasonality": ["mode", "timezone", "metrics", "prior"],
         "metrics": ["name", "field", "kind"],
         "delivery": ["max_attempts", "max_age_hours", "base_backoff_seconds", "max_backoff_seconds",
                      "circuit_breaker_failures", "circuit_breaker_cooldown_seconds"],
@@ -93,6 +94,7 @@ extension EngineConfig {
 
     /// Decodes, applies defaults (the current values), validates ranges, then checks cross-references.
     private mutating func read(_ root: Node, _ r: inout ConfigReader) {
+        var seasonalityNode: Node? = nil
         guard let top = r.mapping(root, "the config file", keys: EngineConfig.keys[""]!) else { return }
         if let v = r.int(top, "max_line_bytes", "max_line_bytes", in: 256...(256 << 20)) { maxLineBytes = Int(v) }
         if let v = r.int(top, "batch_lines", "batch_lines", in: 1...1_000_000) { batchLines = Int(v) }
@@ -113,6 +115,23 @@ extension EngineConfig {
                 if let v = r.int(q, "min_sessions", "baseline.quarantine.min_sessions", in: 1...1_000_000) { baseline.quarantine.minSessions = Int(v) }
                 if let v = r.double(q, "min_share", "baseline.quarantine.min_share", in: 0...1) { baseline.quarantine.minShare = v }
                 if let v = r.double(q, "move_threshold", "baseline.quarantine.move_threshold", in: 0...1000) { baseline.quarantine.moveThreshold = v }
+            }
+            if let node = b["seasonality"], let q = r.mapping(node, "baseline.seasonality", keys: EngineConfig.keys["seasonality"]!) {
+                var mode = Seasonality.Mode.hourOfDay
+                if let v = r.string(q, "mode", "baseline.seasonality.mode") {
+                    if let m = Seasonality.Mode(rawValue: v) { mode = m } else {
+                        r.error(q["mode"], "bad_value", "baseline.seasonality.mode must be hour_of_day or hour_of_week, got '\(v)'")
+                    }
+                }
+                let zone = r.string(q, "timezone", "baseline.seasonality.timezone") ?? "UTC"
+                let names = r.stringList(q, "metrics", "baseline.seasonality.metrics")
+                let prior = r.double(q, "prior", "baseline.seasonality.prior", in: 0...1_000_000_000) ?? 10
+                if let season = Seasonality(mode: mode, timeZone: zone, metrics: names, prior: prior) {
+                    baseline.seasonality = season
+                    seasonalityNode = q["metrics"]
+                } else {
+                    r.error(q["timezone"], "bad_value", "baseline.seasonality.timezone: '\(zone)' is not a time zone; use an IANA name such as UTC or Europe/Paris")
+                }
             }
             if Int64(baseline.minDays) > baseline.windowDays, let node = b["min_days"] ?? b["window_days"] {
                 r.error(node, "out_of_range", "baseline.min_days (\(baseline.minDays)) cannot exceed baseline.window_days (\(baseline.windowDays)): the baseline would never be ready")
@@ -164,6 +183,11 @@ extension EngineConfig {
                 continue
             }
             metrics.append(MetricDefinition(name: name, path: field, kind: kind))
+        }
+        if let names = baseline.seasonality?.metrics {
+            for n in names where !metrics.contains(where: { $0.name == n }) {
+                r.error(seasonalityNode, "unknown_metric", "baseline.seasonality.metrics: '\(n)' is not a metric; metrics: \(metrics.map(\.name).joined(separator: ", "))")
+            }
         }
         if let items = r.sequence(top, "sinks", "sinks") {
             sinks = []

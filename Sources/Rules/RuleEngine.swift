@@ -353,6 +353,7 @@ public struct RuleEngine: Sendable {
                 ("median", .number(s.robust.median)), ("mad", .number(s.robust.mad)),
                 ("ready", .bool(s.ready)), ("segment", .string(s.segment)),
             ]
+            if s.season >= 0 { fields += [("season", .int(Int64(s.season))), ("season_samples", .int(s.seasonSamples))] }
             if let x = metric.read(e.values[slot]) {
                 if s.std > 0 { fields.append(("z", .number((x - s.mean) / s.std))) }
                 if let rz = s.robustZ(x) { fields.append(("rz", .number(rz))) }
