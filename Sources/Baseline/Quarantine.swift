@@ -149,30 +149,27 @@ extension BaselineModel {
                 closedSeasonDays = nil
             }
         }
-        for (day, buckets) in q.days {
-            var target = days[day] ?? []
-            while target.count <= s { target.append(emptyBuckets) }
-            for m in buckets.indices where buckets[m].stats.count > 0 {
-                target[s][m].merge(buckets[m])
-                if s != 0 { target[0][m].merge(buckets[m]) }
-            }
-            days[day] = target
-            dirtyDays.insert(day)
-        }
-        for (day, row) in q.seasonDays {
-            var target = seasonDays[day] ?? []
-            while target.count <= s { target.append(emptySeason) }
-            for flat in row.indices where row[flat].stats.count > 0 {
-                target[s][flat].merge(row[flat])
-                if s != 0 { target[0][flat].merge(row[flat]) }
-            }
-            seasonDays[day] = target
-            dirtyDays.insert(day)
-        }
+        BaselineModel.fold(q.days, into: &days, segment: s, empty: emptyBuckets)
+        BaselineModel.fold(q.seasonDays, into: &seasonDays, segment: s, empty: emptySeason)
+        dirtyDays.formUnion(q.days.keys)
         closedSeasonDays = nil
         closedDays = nil  // days before the clock's changed
         admitted.append(BaselineShift(segment: segments[s], moved: moved, since: EventTime(micros: q.start), admittedAt: clock,
                                       users: q.users.count, sessions: q.sessions.count, events: q.events, share: q.share))
+    }
+
+    /// Merges quarantined rows (by day) into a store's segment `s` and, for a segment, into the
+    /// global baseline too.
+    static func fold(_ rows: [Int64: [DailyBucket]], into store: inout [Int64: [[DailyBucket]]], segment s: Int, empty: [DailyBucket]) {
+        for (day, row) in rows {
+            var target = store[day] ?? []
+            while target.count <= s { target.append(empty) }
+            for i in row.indices where row[i].stats.count > 0 {
+                target[s][i].merge(row[i])
+                if s != 0 { target[0][i].merge(row[i]) }
+            }
+            store[day] = target
+        }
     }
 
     /// The open quarantines, for `baseline show`.
