@@ -163,7 +163,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
         self.snapshot = [Array(repeating: nil, count: metrics.count)]
         self.skipped = Array(repeating: 0, count: metrics.count)
         let seasonal = settings.seasonality.map { season in
-            metrics.indices.filter { season.metrics?.contains(metrics[$0].name) ?? true }
+            metrics.indices.filter { season.metrics?.contains(metrics[$0].name) ?? (metrics[$0].kind != .count) }
         } ?? []
         self.seasonalMetrics = seasonal
         self.seasonPosition = metrics.indices.map { seasonal.firstIndex(of: $0) }

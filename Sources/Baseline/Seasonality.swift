@@ -7,7 +7,8 @@ import IWDetectCore
 /// A metric whose normal is a daily cycle has a global range that hides anomalies inside it: a
 /// missing afternoon peak, a flat stretch where the cycle should be. Rules see the event's season
 /// through the same `baseline.<stat>`, `z`, `rz` and helpers: for a seasonal metric, each location
-/// statistic (mean, median, quantiles) is `w * hour's + (1 - w) * overall`, and each scale (std,
+/// statistic (mean, median) is `w * hour's + (1 - w) * overall` (a quantile q weighs only the
+/// `n * 2 * min(q, 1 - q)` samples beyond it, so p999 pools far longer), and each scale (std,
 /// MAD, mean absolute deviation) is `w * hour's + (1 - w) * sqrt(overall² + gap²)`, the gap being
 /// the distance between the hour's location and the overall one, with `w = n_hour / (n_hour +
 /// prior)`: an hour with few samples reads as the overall baseline, widened so that its own level
@@ -21,7 +22,8 @@ public struct Seasonality: Sendable, Hashable {
     public var mode: Mode
     /// An IANA time zone name (`UTC`, `Europe/Paris`): hours are local, across daylight saving.
     public let timeZone: String
-    /// The metrics that get seasonal baselines; nil for every metric.
+    /// The metrics that get seasonal baselines; nil for every metric but counts (a count's
+    /// per-hour quantiles are noise).
     public var metrics: [String]?
     /// The pooling strength, in samples: an hour with this many samples weighs half.
     public var prior: Double = 10
@@ -77,8 +79,16 @@ public struct Seasonality: Sendable, Hashable {
         guard var st = overall else { return nil }
         st.season = bin
         guard let season else { return st }
-        let w = Double(season.n) / (Double(season.n) + prior)
+        let n = Double(season.n)
+        let w = n / (n + prior)
         func mix(_ a: Double, _ b: Double) -> Double { w * a + (1 - w) * b }
+        // A tail quantile is known from the few samples beyond it: its weight counts those,
+        // `n * 2 * min(q, 1 - q)` (all of them for the median, 0.2 % for p999).
+        func mix(_ a: Double, _ b: Double, q: Double) -> Double {
+            let tail = n * 2 * Swift.min(q, 1 - q)
+            let wq = tail / (tail + prior)
+            return wq * a + (1 - wq) * b
+        }
         // A scale pools toward the overall one widened by how far the season's location is from
         // the overall location: while the season is little known, a value at its own level is
         // not far out; once it is well known, its own scale rules.
@@ -87,10 +97,11 @@ public struct Seasonality: Sendable, Hashable {
         let meanGap = season.mean - st.mean, medianGap = a.median - b.median
         st.mean = mix(season.mean, st.mean)
         st.std = scale(season.std, st.std, gap: meanGap)
-        st.p95 = mix(season.p95, st.p95)
-        st.p99 = mix(season.p99, st.p99)
-        st.robust = RobustStats(p01: mix(a.p01, b.p01), p05: mix(a.p05, b.p05), p10: mix(a.p10, b.p10), p25: mix(a.p25, b.p25),
-                                median: mix(a.median, b.median), p75: mix(a.p75, b.p75), p90: mix(a.p90, b.p90), p999: mix(a.p999, b.p999),
+        st.p95 = mix(season.p95, st.p95, q: 0.95)
+        st.p99 = mix(season.p99, st.p99, q: 0.99)
+        st.robust = RobustStats(p01: mix(a.p01, b.p01, q: 0.01), p05: mix(a.p05, b.p05, q: 0.05), p10: mix(a.p10, b.p10, q: 0.10),
+                                p25: mix(a.p25, b.p25, q: 0.25), median: mix(a.median, b.median), p75: mix(a.p75, b.p75, q: 0.75),
+                                p90: mix(a.p90, b.p90, q: 0.90), p999: mix(a.p999, b.p999, q: 0.999),
                                 mad: scale(a.mad, b.mad, gap: medianGap / 1.4826),
                                 meanAbsoluteDeviation: scale(a.meanAbsoluteDeviation, b.meanAbsoluteDeviation, gap: medianGap * 0.797885))
         st.seasonSamples = season.n
