@@ -217,7 +217,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
                 skipped[m] += 1
             }
         }
-        if let season = settings.seasonality { observeSeason(event, segment: s, bin: season.bin(event.time), bins: season.bins) }
+        if !seasonalMetrics.isEmpty, let season = settings.seasonality { observeSeason(event, segment: s, bin: season.bin(event.time), bins: season.bins) }
     }
 
     mutating func observeSeason(_ event: Event, segment s: Int, bin: Int, bins: Int) {
@@ -331,7 +331,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// event's season, or `st` itself for a metric without seasons.
     @inline(__always)
     func seasonal(_ st: MetricStats?, metric m: Int, segment s: Int, event: Event) -> MetricStats? {
-        guard let season = settings.seasonality, let p = seasonPosition[m], s < seasonSnapshot.count, st != nil else { return st }
+        guard !seasonalMetrics.isEmpty, let p = seasonPosition[m], s < seasonSnapshot.count, st != nil, let season = settings.seasonality else { return st }
         return seasonSnapshot[s][p * season.bins + season.bin(event.time)] ?? st
     }
 

@@ -42,15 +42,28 @@ public struct RuleEngine: Sendable {
 
     struct DirtyKey: Hashable { var rule: Int; var fn: Int; var key: String }
 
+    /// Every baselined metric's statistics for the event being evaluated, looked up once per
+    /// event (the segment resolved once) instead of once per reference; valid only inside
+    /// ``evaluate(_:baseline:into:)`` (an ``EventCondition`` evaluates without it).
+    private var statsCache: [MetricStats?]
+    private var statsCached = false
+
     public init(ruleSet: RuleSet, settings: EvaluationSettings = EvaluationSettings()) {
         self.ruleSet = ruleSet
         self.settings = settings
+        let referenced = ruleSet.rules.flatMap { $0.evidenceMetrics.map(\.0) }
+        self.statsCache = Array(repeating: nil, count: (referenced.max() ?? -1) + 1)
         self.state = ruleSet.rules.map { Array(repeating: [:], count: $0.windows.count) }
     }
 
     /// Evaluates every enabled rule on `event`; appends a ``Detection`` for each rule that fires.
     public mutating func evaluate<B: BaselineLookup>(_ event: Event, baseline: B, into detections: inout [Detection]) {
         if event.time > clock { clock = event.time }
+        if !statsCache.isEmpty {
+            baseline.stats(for: event, into: &statsCache)
+            statsCached = true
+        }
+        defer { statsCached = false }
         let late = event.time.micros < clock.micros - settings.allowedLateness.micros
         if late { lateEvents += 1 }
         for r in ruleSet.rules.indices {
@@ -105,7 +118,7 @@ public struct RuleEngine: Sendable {
         }
         if case .cusum(_, _, let m, _, let down) = spec.kind {
             // The robust z against the baseline of the moment; without one the event is not counted.
-            guard let st = b.stats(metric: m, for: event), st.ready, let rz = st.robustZ(value) else { return .missing }
+            guard let st = stats(m, event, b), st.ready, let rz = st.robustZ(value) else { return .missing }
             value = down ? -rz : rz
         }
         var label: String?
@@ -209,6 +222,12 @@ public struct RuleEngine: Sendable {
         return false
     }
 
+    /// A metric's statistics for the event: from the per-event cache while evaluating rules.
+    @inline(__always)
+    func stats<B: BaselineLookup>(_ m: Int, _ e: Event, _ b: B) -> MetricStats? {
+        statsCached && m < statsCache.count ? statsCache[m] : b.stats(metric: m, for: e)
+    }
+
     func eval<B: BaselineLookup>(_ node: CompiledExpr, _ e: Event, _ b: B) -> FieldValue {
         switch node {
         case .constant(let v): return v
@@ -220,13 +239,13 @@ public struct RuleEngine: Sendable {
             default: return .missing
             }
         case .baseline(let m, let stat):
-            guard let s = b.stats(metric: m, for: e), s.ready else { return .missing }
+            guard let s = stats(m, e, b), s.ready else { return .missing }
             return .number(stat.read(s))
         case .zscore(let m, let valueNode):
-            guard let s = b.stats(metric: m, for: e), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
+            guard let s = stats(m, e, b), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
             return .number((x - s.mean) / s.std)
         case .robustZ(let m, let valueNode):
-            guard let s = b.stats(metric: m, for: e), s.ready, let x = eval(valueNode, e, b).number, let rz = s.robustZ(x) else { return .missing }
+            guard let s = stats(m, e, b), s.ready, let x = eval(valueNode, e, b).number, let rz = s.robustZ(x) else { return .missing }
             return .number(rz)
         case .derived(let metric, let slot):
             return metric.read(e.values[slot]).map { .number($0) } ?? .missing
