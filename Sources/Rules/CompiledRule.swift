@@ -36,6 +36,42 @@ public enum BaselineStat: String, Sendable, CaseIterable {
     case mean, std, p95, p99, min, max, n
     case median, mad, p01, p05, p10, p25, p50, p75, p90, p999
 
+    /// The stat's place in a row of ``numbers(_:into:at:)``.
+    var column: Int {
+        switch self {
+        case .mean: return 0
+        case .std: return 1
+        case .p95: return 2
+        case .p99: return 3
+        case .min: return 4
+        case .max: return 5
+        case .n: return 6
+        case .median, .p50: return 7
+        case .mad: return 8
+        case .p01: return 9
+        case .p05: return 10
+        case .p10: return 11
+        case .p25: return 12
+        case .p75: return 13
+        case .p90: return 14
+        case .p999: return 15
+        }
+    }
+
+    /// Columns of a row: every stat, then the robust scale and readiness (1 or 0).
+    static let scaleColumn = 16, readyColumn = 17, width = 18
+
+    /// Writes a metric's row of plain numbers (no reference counting when read back).
+    static func numbers(_ s: MetricStats, into row: inout [Double], at base: Int) {
+        row[base] = s.mean; row[base + 1] = s.std; row[base + 2] = s.p95; row[base + 3] = s.p99
+        row[base + 4] = s.min; row[base + 5] = s.max; row[base + 6] = Double(s.n)
+        let r = s.robust
+        row[base + 7] = r.median; row[base + 8] = r.mad; row[base + 9] = r.p01; row[base + 10] = r.p05; row[base + 11] = r.p10
+        row[base + 12] = r.p25; row[base + 13] = r.p75; row[base + 14] = r.p90; row[base + 15] = r.p999
+        row[base + scaleColumn] = r.scale
+        row[base + readyColumn] = s.ready ? 1 : 0
+    }
+
     func read(_ s: MetricStats) -> Double {
         switch self {
         case .mean: return s.mean

@@ -47,12 +47,16 @@ public struct RuleEngine: Sendable {
     /// ``evaluate(_:baseline:into:)`` (an ``EventCondition`` evaluates without it).
     private var statsCache: [MetricStats?]
     private var statsCached = false
+    /// The same as plain numbers, ``BaselineStat/width`` per metric (readiness 0 where there is
+    /// no baseline): what conditions read, without copying a `MetricStats` per reference.
+    private var statsNumbers: [Double]
 
     public init(ruleSet: RuleSet, settings: EvaluationSettings = EvaluationSettings()) {
         self.ruleSet = ruleSet
         self.settings = settings
         let referenced = ruleSet.rules.flatMap { $0.evidenceMetrics.map(\.0) }
         self.statsCache = Array(repeating: nil, count: (referenced.max() ?? -1) + 1)
+        self.statsNumbers = Array(repeating: 0, count: statsCache.count * BaselineStat.width)
         self.state = ruleSet.rules.map { Array(repeating: [:], count: $0.windows.count) }
     }
 
@@ -61,6 +65,13 @@ public struct RuleEngine: Sendable {
         if event.time > clock { clock = event.time }
         if !statsCache.isEmpty {
             baseline.stats(for: event, into: &statsCache)
+            for m in statsCache.indices {
+                if let st = statsCache[m] {
+                    BaselineStat.numbers(st, into: &statsNumbers, at: m * BaselineStat.width)
+                } else {
+                    statsNumbers[m * BaselineStat.width + BaselineStat.readyColumn] = 0
+                }
+            }
             statsCached = true
         }
         defer { statsCached = false }
@@ -239,13 +250,30 @@ public struct RuleEngine: Sendable {
             default: return .missing
             }
         case .baseline(let m, let stat):
-            guard let s = stats(m, e, b), s.ready else { return .missing }
+            if statsCached && m < statsCache.count {
+                let base = m * BaselineStat.width
+                guard statsNumbers[base + BaselineStat.readyColumn] != 0 else { return .missing }
+                return .number(statsNumbers[base + stat.column])
+            }
+            guard let s = b.stats(metric: m, for: e), s.ready else { return .missing }
             return .number(stat.read(s))
         case .zscore(let m, let valueNode):
-            guard let s = stats(m, e, b), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
+            if statsCached && m < statsCache.count {
+                let base = m * BaselineStat.width
+                let std = statsNumbers[base + 1]
+                guard statsNumbers[base + BaselineStat.readyColumn] != 0, std > 0, let x = eval(valueNode, e, b).number else { return .missing }
+                return .number((x - statsNumbers[base]) / std)
+            }
+            guard let s = b.stats(metric: m, for: e), s.ready, s.std > 0, let x = eval(valueNode, e, b).number else { return .missing }
             return .number((x - s.mean) / s.std)
         case .robustZ(let m, let valueNode):
-            guard let s = stats(m, e, b), s.ready, let x = eval(valueNode, e, b).number, let rz = s.robustZ(x) else { return .missing }
+            if statsCached && m < statsCache.count {
+                let base = m * BaselineStat.width
+                let scale = statsNumbers[base + BaselineStat.scaleColumn]
+                guard statsNumbers[base + BaselineStat.readyColumn] != 0, scale > 0, let x = eval(valueNode, e, b).number else { return .missing }
+                return .number((x - statsNumbers[base + 7]) / scale)
+            }
+            guard let s = b.stats(metric: m, for: e), s.ready, let x = eval(valueNode, e, b).number, let rz = s.robustZ(x) else { return .missing }
             return .number(rz)
         case .derived(let metric, let slot):
             return metric.read(e.values[slot]).map { .number($0) } ?? .missing
