@@ -102,7 +102,7 @@ public final class Daemon: @unchecked Sendable {
             logger: httpLogger)
         engine.afterCommit = { [unowned self] summary, duration in
             self.metrics.committed(summary, duration: duration, streamClock: self.engine.streamClock,
-                                   baseline: self.engine.baselineReadiness)
+                                   baseline: self.engine.baselineReadiness, quarantine: self.engine.baselineQuarantine)
             let rules = self.engine.ruleSet.rules.count
             self.started.withLock { self.ruleCount = rules }
         }

@@ -30,6 +30,9 @@ public final class ServeMetrics: Sendable {
         "iw_detect_batch_commit_duration_seconds": "Time to commit a batch (state, rejects, alerts, checkpoints) and write local sinks.",
         "iw_detect_event_lag_seconds": "Wall clock minus the stream clock (the newest event time seen), at the last commit.",
         "iw_detect_baseline_ready": "1 when the metric's global baseline is ready (enough samples and days), else 0.",
+        "iw_detect_baseline_quarantined_events_total": "Events held in quarantine because they fired only statistical rules (see Baselines, Quarantine).",
+        "iw_detect_baseline_quarantine_outcomes_total": "Quarantines closed, by outcome: admitted (a shift became the new normal, baseline_shift_accepted) or refused (too small a share; its events never train).",
+        "iw_detect_baseline_quarantines_open": "Quarantines open now (one per segment at most).",
         "iw_detect_rule_reloads_total": "Rule-set reloads, by outcome (ok, refused).",
         "iw_detect_http_requests_total": "Requests to the HTTP input, by status code.",
         "iw_detect_http_request_duration_seconds": "Time from a request's arrival to its answer, at the HTTP input.",
@@ -53,6 +56,8 @@ public final class ServeMetrics: Sendable {
         var deliveries: [String: DeliveryService.SinkStats] = [:]
         var exports: [String: ExportService.Stats] = [:]
         var exportSkipped: [String: Int64] = [:]
+        /// The database's quarantine counts when serve started reporting (counters start at 0).
+        var quarantine: (events: Int64, admitted: Int64, refused: Int64)?
     }
 
     public init() {
@@ -75,7 +80,9 @@ public final class ServeMetrics: Sendable {
     }
 
     /// After a commit (on the pipeline's thread): the summary's growth into the counters.
-    public func committed(_ summary: IngestSummary, duration: Duration, streamClock: EventTime, baseline: [(String, Bool)]) {
+    public func committed(_ summary: IngestSummary, duration: Duration, streamClock: EventTime, baseline: [(String, Bool)],
+                          quarantine: (events: Int64, admitted: Int64, refused: Int64, open: Int) = (0, 0, 0, 0)) {
+        Gauge(label: "iw_detect_baseline_quarantines_open").record(quarantine.open)
         Metrics.Timer(label: "iw_detect_batch_commit_duration_seconds").recordNanoseconds(
             duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         if !streamClock.isUnset {
@@ -103,6 +110,11 @@ public final class ServeMetrics: Sendable {
                 add("iw_detect_alerts_suppressed_total", [("rule", rule)], n - (r.suppressed[rule] ?? 0))
                 r.suppressed[rule] = n
             }
+            let was = r.quarantine ?? (quarantine.events, quarantine.admitted, quarantine.refused)
+            add("iw_detect_baseline_quarantined_events_total", [], quarantine.events - was.events)
+            add("iw_detect_baseline_quarantine_outcomes_total", [("outcome", "admitted")], quarantine.admitted - was.admitted)
+            add("iw_detect_baseline_quarantine_outcomes_total", [("outcome", "refused")], quarantine.refused - was.refused)
+            r.quarantine = (quarantine.events, quarantine.admitted, quarantine.refused)
             add("iw_detect_rule_reloads_total", [("outcome", "ok")], summary.reloads - r.reloads)
             add("iw_detect_rule_reloads_total", [("outcome", "refused")], summary.reloadsRefused - r.refused)
             r.reloads = summary.reloads

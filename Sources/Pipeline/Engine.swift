@@ -227,6 +227,13 @@ public final class Engine {
         return model.metrics.indices.map { (model.metrics[$0].name, model.globalStats(metric: $0)?.ready ?? false) }
     }
 
+    /// The quarantine's counts since the database began (events quarantined, shifts admitted,
+    /// quarantines refused) and the quarantines open now.
+    public var baselineQuarantine: (events: Int64, admitted: Int64, refused: Int64, open: Int) {
+        let c = processor.baseline.quarantineCounts
+        return (c.events, c.admitted, c.refused, processor.baseline.quarantineSummary.count)
+    }
+
     /// Every sink's name.
     public var sinkNames: [String] { sinks.map(\.name) }
 

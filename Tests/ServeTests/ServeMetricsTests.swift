@@ -43,6 +43,8 @@ import Testing
         #expect(text.contains("iw_detect_http_requests_total{code=\"400\"} 1"))
         #expect(text.contains("iw_detect_journal_depth 0"))
         #expect(text.contains("iw_detect_baseline_ready{metric=\"output_tokens\"} 0"))
+        #expect(text.contains("iw_detect_baseline_quarantined_events_total 0") && text.contains("iw_detect_baseline_quarantines_open 0"), "\(text)")
+        #expect(text.contains("iw_detect_baseline_quarantine_outcomes_total{outcome=\"admitted\"} 0"))
         #expect(text.contains("iw_detect_batch_commit_duration_seconds_count"))
         #expect(text.contains("# HELP iw_detect_lines_read_total "))
         // Bounded labels: no user, session, address or event id anywhere.
