@@ -32,6 +32,7 @@ public enum AlertStore {
     ] + Outbox.migrations + [
         Migration("alerts-3-episodes", """
             ALTER TABLE dedup_state ADD COLUMN last_seen INTEGER;
+            ALTER TABLE dedup_state ADD COLUMN close_recorded INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE alerts ADD COLUMN episode_last INTEGER;
             ALTER TABLE alerts ADD COLUMN episode_closed INTEGER;
             """),
@@ -51,8 +52,9 @@ public enum AlertStore {
     }
 
     public static func load(_ s: inout Suppressor, from db: Database) throws {
-        for (k, e) in try db.query("SELECT key, window_end, alert_id, suppressed, last_seen FROM dedup_state", [], {
-            ($0.text(0), Suppressor.Entry(windowEnd: $0.int(1), alertID: $0.text(2), suppressed: $0.int(3), lastSeen: $0.isNull(4) ? nil : $0.int(4)))
+        for (k, e) in try db.query("SELECT key, window_end, alert_id, suppressed, last_seen, close_recorded FROM dedup_state", [], {
+            ($0.text(0), Suppressor.Entry(windowEnd: $0.int(1), alertID: $0.text(2), suppressed: $0.int(3), lastSeen: $0.isNull(4) ? nil : $0.int(4),
+                                          closeRecorded: $0.int(5) != 0))
         }) {
             s.entries[k] = e
         }
@@ -71,10 +73,13 @@ public enum AlertStore {
         s.closedEpisodes.removeAll(keepingCapacity: true)
         for k in s.dirty {
             if let e = s.entries[k] {
-                try db.run("INSERT OR REPLACE INTO dedup_state(key, window_end, alert_id, suppressed, last_seen) VALUES (?, ?, ?, ?, ?)",
-                           [.text(k), .int(e.windowEnd), .text(e.alertID), .int(e.suppressed), e.lastSeen.map { .int($0) } ?? .null])
+                try db.run("INSERT OR REPLACE INTO dedup_state(key, window_end, alert_id, suppressed, last_seen, close_recorded) VALUES (?, ?, ?, ?, ?, ?)",
+                           [.text(k), .int(e.windowEnd), .text(e.alertID), .int(e.suppressed), e.lastSeen.map { .int($0) } ?? .null,
+                            .int(e.closeRecorded ? 1 : 0)])
                 if let last = e.lastSeen {
-                    try db.run("UPDATE alerts SET suppressed = ?, episode_last = ? WHERE id = ?", [.int(e.suppressed), .int(last), .text(e.alertID)])
+                    // An episode a late detection extended is open again until its next close.
+                    try db.run("UPDATE alerts SET suppressed = ?, episode_last = ?, episode_closed = ? WHERE id = ?",
+                               [.int(e.suppressed), .int(last), e.closeRecorded ? .int(e.windowEnd) : .null, .text(e.alertID)])
                 } else {
                     try db.run("UPDATE alerts SET suppressed = ? WHERE id = ?", [.int(e.suppressed), .text(e.alertID)])
                 }

@@ -15,15 +15,22 @@ public struct Suppressor: Sendable {
         public var windowEnd: Int64
         public var alertID: String
         public var suppressed: Int64
-        /// Episode mode, while the episode is open (not yet recorded as closed): the event time of
-        /// its latest detection. Nil in window mode and once the close is recorded.
+        /// Episode mode: the event time of the episode's latest detection (nil in window mode).
         public var lastSeen: Int64?
+        /// Whether the close was recorded on the alert (a late detection inside the quiet time
+        /// can still extend the episode: it is recorded again).
+        public var closeRecorded: Bool
 
-        public init(windowEnd: Int64, alertID: String, suppressed: Int64, lastSeen: Int64? = nil) {
+        public init(windowEnd: Int64, alertID: String, suppressed: Int64, lastSeen: Int64? = nil, closeRecorded: Bool = false) {
             self.windowEnd = windowEnd
             self.alertID = alertID
             self.suppressed = suppressed
             self.lastSeen = lastSeen
+            self.closeRecorded = closeRecorded
+        }
+
+        var closed: ClosedEpisode? {
+            lastSeen.map { ClosedEpisode(alertID: alertID, suppressed: suppressed, lastSeen: $0, closedAt: windowEnd) }
         }
     }
 
@@ -73,8 +80,10 @@ public struct Suppressor: Sendable {
         if var e = entries[k], t < e.windowEnd {
             e.suppressed += 1
             if let last = e.lastSeen, t > last {
+                // Whether the close was recorded yet (batching) changes nothing: the episode goes on.
                 e.lastSeen = t
                 e.windowEnd = t + d.rule.dedupWindow.micros
+                e.closeRecorded = false
             }
             entries[k] = e
             dirty.insert(k)
@@ -90,7 +99,7 @@ public struct Suppressor: Sendable {
         let k = Suppressor.key(d)
         if let old = entries[k] {
             if old.suppressed > 0 { closed.append((old.alertID, old.suppressed)) }
-            if let last = old.lastSeen { closedEpisodes.append(ClosedEpisode(alertID: old.alertID, suppressed: old.suppressed, lastSeen: last, closedAt: old.windowEnd)) }
+            if !old.closeRecorded, let c = old.closed { closedEpisodes.append(c) }
         }
         let t = d.eventTime.micros
         entries[k] = Entry(windowEnd: t + d.rule.dedupWindow.micros, alertID: alertID, suppressed: 0, lastSeen: d.rule.episode ? t : nil)
@@ -101,6 +110,8 @@ public struct Suppressor: Sendable {
     public mutating func retain(rules: Set<String>) {
         for k in entries.keys {
             guard let sep = k.firstIndex(of: "\u{1f}"), !rules.contains(String(k[..<sep])) else { continue }
+            // The rule is gone or changed: an open episode of it ends where it would have.
+            if let e = entries[k], !e.closeRecorded, let c = e.closed { closedEpisodes.append(c) }
             entries[k] = nil
             dirty.insert(k)
         }
@@ -111,9 +122,9 @@ public struct Suppressor: Sendable {
     public mutating func sweep(clock: EventTime) {
         guard !clock.isUnset else { return }
         for (k, var e) in entries {
-            if let last = e.lastSeen, clock.micros >= e.windowEnd {
-                closedEpisodes.append(ClosedEpisode(alertID: e.alertID, suppressed: e.suppressed, lastSeen: last, closedAt: e.windowEnd))
-                e.lastSeen = nil
+            if !e.closeRecorded, let c = e.closed, clock.micros >= e.windowEnd {
+                closedEpisodes.append(c)
+                e.closeRecorded = true
                 entries[k] = e
                 dirty.insert(k)
             }

@@ -134,6 +134,12 @@ public enum BaselineStore {
     /// Writes what changed since the last save; call inside the batch's transaction.
     public static func save(_ model: inout BaselineModel, to db: Database) throws {
         model.closeOpenDay()
+        // Buckets an admission emptied go first: a late event may have refilled one since.
+        for c in model.clearedBuckets {
+            try db.run("DELETE FROM baseline_buckets WHERE metric = ? AND segment = ? AND day = ?",
+                       [.text(model.metrics[c.metric].name), .text(model.segments[c.segment]), .int(c.day)])
+        }
+        model.clearedBuckets.removeAll()
         let savedDays = model.dirtyDays.sorted()
         for day in savedDays {
             guard let buckets = model.days[day] else { continue }
@@ -215,6 +221,7 @@ public enum BaselineStore {
         if model.seasonReset {
             try db.run("DELETE FROM baseline_season_buckets")
             try db.run("DELETE FROM baseline_season_stats")
+            try db.run("DELETE FROM baseline_quarantine_buckets WHERE bin >= 0")
             model.seasonReset = false
         }
         let bins = season.bins
@@ -286,11 +293,6 @@ public enum BaselineStore {
     }
 
     static func saveQuarantines(_ model: inout BaselineModel, to db: Database) throws {
-        for c in model.clearedBuckets {
-            try db.run("DELETE FROM baseline_buckets WHERE metric = ? AND segment = ? AND day = ?",
-                       [.text(model.metrics[c.metric].name), .text(model.segments[c.segment]), .int(c.day)])
-        }
-        model.clearedBuckets.removeAll()
         for s in model.dirtyQuarantines.sorted() {
             let name = model.segments[s]
             guard let q = model.quarantines[s] else {

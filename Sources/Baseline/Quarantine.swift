@@ -96,7 +96,9 @@ extension BaselineModel {
     mutating func reviewQuarantines(at clock: EventTime) {
         guard !quarantines.isEmpty else { return }
         let limits = settings.quarantine
-        for s in quarantines.keys.sorted() {
+        // In segment-name order: admissions fold into the global buckets, and floating-point
+        // merges depend on their order; segment indexes differ between a run and a restart.
+        for s in quarantines.keys.sorted(by: { segments[$0] < segments[$1] }) {
             let q = quarantines[s]!
             for day in q.days.keys { dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: day)) }
             if q.share < limits.minShare {

@@ -83,7 +83,17 @@ public struct MetricStats: Sendable, Hashable {
         self.n = n; self.mean = mean; self.std = std; self.p95 = p95; self.p99 = p99
         self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready; self.segment = segment
         self.days = days
-        self.robust = robust ?? .normal(mean: mean, std: std, min: min, max: max)
+        if let robust {
+            self.robust = robust
+        } else {
+            // The normal approximation, kept in order around the real p95 and p99 (skewed data
+            // would put its p90 above the p95).
+            var r = RobustStats.normal(mean: mean, std: std, min: min, max: max)
+            r.p90 = Swift.min(r.p90, p95); r.p75 = Swift.min(r.p75, r.p90); r.median = Swift.min(r.median, r.p75)
+            r.p25 = Swift.min(r.p25, r.median); r.p10 = Swift.min(r.p10, r.p25); r.p05 = Swift.min(r.p05, r.p10)
+            r.p01 = Swift.min(r.p01, r.p05); r.p999 = Swift.max(r.p999, p99)
+            self.robust = r
+        }
     }
 
     /// The robust z of `x`: `(x - median) / scale` (``RobustStats/scale``); nil where the scale is 0.

@@ -68,4 +68,35 @@ import Testing
         #expect(s.closedEpisodes.last == Suppressor.ClosedEpisode(alertID: "a2450", suppressed: 0, lastSeen: 2_450_000_000, closedAt: 3_050_000_000))
         #expect(s.closedEpisodes.count == 2)
     }
+
+    /// A late detection inside the quiet time extends the episode whether or not a commit has
+    /// already recorded its close: batching must not change which detections alert.
+    @Test func aLateDetectionExtendsAnEpisodeWhateverTheSweeps() {
+        let episodic = RuleInfo(name: "e", description: "", severity: .low, action: "alert", recommendedAction: "", condition: "",
+                                dedupKey: [], dedupWindow: .minutes(10), channels: nil, tags: [], episode: true)
+        func d(_ seconds: Int64) -> Detection {
+            Detection(rule: episodic, eventTime: EventTime(micros: seconds * 1_000_000), eventID: "e\(seconds)", eventIDs: [],
+                      groupValues: [], userID: nil, sessionID: nil, evidence: [])
+        }
+        var swept = Suppressor(), whole = Suppressor()
+        for s in [0 as Int64] { let x = d(s); _ = swept.decide(x); swept.opened(x, alertID: "a"); _ = whole.decide(x); whole.opened(x, alertID: "a") }
+        // An event at 700 s moves the clock past the episode's end (600 s); one commit sweeps there.
+        swept.sweep(clock: EventTime(micros: 700_000_000))
+        #expect(swept.closedEpisodes.count == 1)
+        for t: Int64 in [590, 1_000] {
+            let x = d(t)
+            let a = swept.decide(x), b = whole.decide(x)
+            #expect(a == b && a == .suppress(alertID: "a"), "detection at \(t): \(a) vs \(b)")
+        }
+        // The close is recorded again, at the extended end.
+        swept.sweep(clock: EventTime(micros: 2_000_000_000))
+        #expect(swept.closedEpisodes.last == Suppressor.ClosedEpisode(alertID: "a", suppressed: 2, lastSeen: 1_000_000_000, closedAt: 1_600_000_000))
+        // A reload that drops the rule ends an open episode instead of forgetting it.
+        var reloaded = Suppressor()
+        let x = d(0)
+        _ = reloaded.decide(x)
+        reloaded.opened(x, alertID: "r")
+        reloaded.retain(rules: [])
+        #expect(reloaded.closedEpisodes == [Suppressor.ClosedEpisode(alertID: "r", suppressed: 0, lastSeen: 0, closedAt: 600_000_000)])
+    }
 }
