@@ -58,8 +58,10 @@ struct BaselineCommand: AsyncParsableCommand {
                     ("metric", .string(metric)), ("segment", .string(segment)), ("snapshot_id", .int(snapshotID)),
                     ("window", .string(window)), ("n", .int(stats?.n ?? 0)),
                 ]
-                for (k, v) in [("mean", stats?.mean), ("std", stats?.std), ("p95", stats?.p95), ("p99", stats?.p99),
-                               ("min", stats?.min), ("max", stats?.max)] {
+                let r = stats?.robust
+                for (k, v) in [("mean", stats?.mean), ("std", stats?.std), ("median", r?.median), ("mad", r?.mad),
+                               ("p01", r?.p01), ("p05", r?.p05), ("p10", r?.p10), ("p25", r?.p25), ("p75", r?.p75), ("p90", r?.p90),
+                               ("p95", stats?.p95), ("p99", stats?.p99), ("p999", r?.p999), ("min", stats?.min), ("max", stats?.max)] {
                     members.append((k, v.map { JSONValue.number($0) } ?? .null))
                 }
                 members.append(("ready", .bool(whyNotReady == nil)))

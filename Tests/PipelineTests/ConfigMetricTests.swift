@@ -40,6 +40,14 @@ import Testing
         let show = try run(iwDetectBinary, ["baseline", "show", "--json", "--db", dir.file("state.db"), "--rules", dir.file("rules"),
                                             "--config", configFile])
         #expect(jsonLines(show.stdout).contains { $0["metric"] as? String == "match_count" && $0["ready"] as? Bool == true })
+        // The snapshot before the spike (scores 1…4, 30 of each): the robust statistics are listed
+        // with the others, within the sketch's 0.81 %.
+        let score = jsonLines(show.stdout).first { $0["metric"] as? String == "anomaly_score" && $0["segment"] as? String == "" }
+        for (key, value) in [("median", 2.0), ("p25", 1.0), ("p75", 3.0), ("p999", 4.0)] {
+            let got = score?[key] as? Double ?? -1
+            #expect(got >= value && got <= value * 1.0081, "\(key): \(score ?? [:])")
+        }
+        #expect(score?["mad"] != nil)
     }
 
     @Test func aConfigMetricCannotShadowADefault() throws {
