@@ -120,6 +120,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// The metrics with seasonal baselines, and each metric's position among them.
     public let seasonalMetrics: [Int]
     let seasonPosition: [Int?]
+    /// Seasons per seasonal metric (24 or 168; 0 without seasonality).
+    let seasonBins: Int
     /// The seasonal snapshot, by segment, then `position * bins + bin`: already pooled.
     public internal(set) var seasonSnapshot: [[MetricStats?]] = []
     /// Whether the seasonal snapshot changed since the last save; whether stored seasonal rows
@@ -143,6 +145,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
     public internal(set) var skipped: [Int64]
     /// Open quarantines, by segment index (0: events without a tracked segment).
     var quarantines: [Int: Quarantine] = [:]
+    /// Quarantines closed (admitted or refused) since the last save; open ones are always saved.
     var dirtyQuarantines: Set<Int> = []
     var dirtyQuarantineDays: Set<QuarantineDay> = []
     /// Buckets emptied by an admission (a metric's baseline restarted), to delete when saving.
@@ -167,11 +170,12 @@ public struct BaselineModel: BaselineLookup, Sendable {
         } ?? []
         self.seasonalMetrics = seasonal
         self.seasonPosition = metrics.indices.map { seasonal.firstIndex(of: $0) }
+        self.seasonBins = settings.seasonality?.bins ?? 0
         if !seasonal.isEmpty { seasonSnapshot = [Array(repeating: nil, count: seasonWidth)] }
     }
 
     /// Width of a segment's row of seasonal buckets.
-    var seasonWidth: Int { seasonalMetrics.count * (settings.seasonality?.bins ?? 0) }
+    var seasonWidth: Int { seasonalMetrics.count * seasonBins }
     var emptySeason: [DailyBucket] { Array(repeating: DailyBucket(), count: seasonWidth) }
 
     var emptyBuckets: [DailyBucket] { Array(repeating: DailyBucket(), count: metrics.count) }
@@ -279,14 +283,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
         let end = clock.day
         let start = end - settings.windowDays + 1
         let closed = start..<max(start, end)  // empty when window_days < 1
-        if closedDays?.days != closed {
-            var merge = ClosedDaysMerge(days: closed, segments: segments.count, metrics: metrics.count)
-            for day in days.keys.sorted() where merge.days.contains(day) { merge.add(days[day]!) }
-            closedDays = merge
-        }
-        var window = closedDays!
-        window.pad(segments: segments.count, metrics: metrics.count)
-        if end >= start, let buckets = days[end] { window.add(buckets) }
+        let window = BaselineModel.merge(days, cache: &closedDays, closed: closed, end: end, segments: segments.count, width: metrics.count)
         let (merged, daysWithData) = (window.merged, window.daysWithData)
         snapshotID += 1
         snapshotWindow = start...end
@@ -297,25 +294,32 @@ public struct BaselineModel: BaselineLookup, Sendable {
         }
         snapshotComputedAt = clock
         unsavedSnapshots.append((snapshotID, start...end, clock, entries))
-        if let season = settings.seasonality, !seasonalMetrics.isEmpty { recomputeSeasons(season, closed: closed, end: end, start: start) }
+        if let season = settings.seasonality, !seasonalMetrics.isEmpty { recomputeSeasons(season, closed: closed, end: end) }
         // Keep two days of margin for late events before dropping a bucket.
         for day in days.keys where day < start - 2 { days[day] = nil }
         for day in seasonDays.keys where day < start - 2 { seasonDays[day] = nil }
     }
 
+    /// The window's merge of a store of day buckets: the days in `closed` (kept in `cache` while
+    /// they do not change), then the clock's day `end` merged into a copy.
+    static func merge(_ store: [Int64: [[DailyBucket]]], cache: inout ClosedDaysMerge?, closed: Range<Int64>, end: Int64,
+                      segments: Int, width: Int) -> ClosedDaysMerge {
+        if cache?.days != closed {
+            var merge = ClosedDaysMerge(days: closed, segments: segments, metrics: width)
+            for day in store.keys.sorted() where closed.contains(day) { merge.add(store[day]!) }
+            cache = merge
+        }
+        var window = cache!
+        window.pad(segments: segments, metrics: width)
+        if end >= closed.lowerBound, let buckets = store[end] { window.add(buckets) }
+        return window
+    }
+
     /// The seasonal snapshot, merged the way the overall one is (closed days kept between
     /// recomputes, the clock's day merged into a copy), each bin pooled toward the new overall
     /// snapshot of its segment.
-    mutating func recomputeSeasons(_ season: Seasonality, closed: Range<Int64>, end: Int64, start: Int64) {
-        let width = seasonWidth
-        if closedSeasonDays?.days != closed {
-            var merge = ClosedDaysMerge(days: closed, segments: segments.count, metrics: width)
-            for day in seasonDays.keys.sorted() where merge.days.contains(day) { merge.add(seasonDays[day]!) }
-            closedSeasonDays = merge
-        }
-        var window = closedSeasonDays!
-        window.pad(segments: segments.count, metrics: width)
-        if end >= start, let buckets = seasonDays[end] { window.add(buckets) }
+    mutating func recomputeSeasons(_ season: Seasonality, closed: Range<Int64>, end: Int64) {
+        let window = BaselineModel.merge(seasonDays, cache: &closedSeasonDays, closed: closed, end: end, segments: segments.count, width: seasonWidth)
         let bins = season.bins
         seasonSnapshot = window.merged.enumerated().map { s, buckets in
             buckets.enumerated().map { flat, bucket in
@@ -330,9 +334,16 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// The seasonal version of `st` (segment `s`'s or the global snapshot of metric `m`) for the
     /// event's season, or `st` itself for a metric without seasons.
     @inline(__always)
-    func seasonal(_ st: MetricStats?, metric m: Int, segment s: Int, event: Event) -> MetricStats? {
-        guard !seasonalMetrics.isEmpty, let p = seasonPosition[m], s < seasonSnapshot.count, st != nil, let season = settings.seasonality else { return st }
-        return seasonSnapshot[s][p * season.bins + season.bin(event.time)] ?? st
+    func seasonal(_ st: MetricStats?, metric m: Int, segment s: Int, bin: Int?) -> MetricStats? {
+        guard let bin, let p = seasonPosition[m], s < seasonSnapshot.count, st != nil else { return st }
+        return seasonSnapshot[s][p * seasonBins + bin] ?? st
+    }
+
+    /// The event's season, or nil without seasonal baselines.
+    @inline(__always)
+    func seasonBin(of event: Event) -> Int? {
+        guard !seasonalMetrics.isEmpty, let season = settings.seasonality else { return nil }
+        return season.bin(event.time)
     }
 
     /// The quantiles a snapshot keeps: p01, p05, p10, p25, p75, p90, p95, p99, p999.
@@ -365,9 +376,9 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// ready, an imported seed (segment, then global) stands in.
     public func stats(metric: Int, for event: Event) -> MetricStats? {
         let name = segmentName(of: event)
-        if let name, let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return seasonal(st, metric: metric, segment: s, event: event) }
+        if let name, let s = segmentIndex[name], let st = snapshot[s][metric], st.ready { return seasonal(st, metric: metric, segment: s, bin: seasonBin(of: event)) }
         let global = snapshot[0][metric]
-        if global?.ready == true || seed.isEmpty { return seasonal(global, metric: metric, segment: 0, event: event) }
+        if global?.ready == true || seed.isEmpty { return seasonal(global, metric: metric, segment: 0, bin: seasonBin(of: event)) }
         if let name, let st = seed[name]?[metric] { return st }
         return seed[""]?[metric] ?? global
     }
@@ -376,14 +387,15 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// segment looked up once.
     public func stats(for event: Event, into out: inout [MetricStats?]) {
         let segment = segmentName(of: event).flatMap { segmentIndex[$0] }
+        let bin = seasonBin(of: event)
         for m in out.indices {
             if let segment, let st = snapshot[segment][m], st.ready {
-                out[m] = seasonal(st, metric: m, segment: segment, event: event)
+                out[m] = seasonal(st, metric: m, segment: segment, bin: bin)
                 continue
             }
             let global = snapshot[0][m]
             if global?.ready == true || seed.isEmpty {
-                out[m] = seasonal(global, metric: m, segment: 0, event: event)
+                out[m] = seasonal(global, metric: m, segment: 0, bin: bin)
                 continue
             }
             out[m] = stats(metric: m, for: event)

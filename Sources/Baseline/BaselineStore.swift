@@ -68,6 +68,22 @@ public enum BaselineStore {
         ) WITHOUT ROWID;
         """)
 
+    /// The columns of a bucket row after its key, and their values.
+    static let bucketColumns = "count, mean, m2, min, max, sketch"
+
+    static func bucketValues(_ b: DailyBucket) -> [SQLValue] {
+        [.int(b.stats.count), .double(b.stats.mean), .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())]
+    }
+
+    /// The bucket in the ``bucketColumns`` of `s` from `offset`; `what` names it when its sketch is corrupt.
+    static func bucket(_ s: Statement, at offset: Int32, _ what: @autoclosure () -> String, in db: Database) throws -> DailyBucket {
+        let stats = RunningStats(count: s.int(offset), mean: s.double(offset + 1), m2: s.double(offset + 2), min: s.double(offset + 3), max: s.double(offset + 4))
+        guard let sketch = DDSketch(serialized: s.blob(offset + 5)) else {
+            throw DatabaseError(code: 0, message: "\(db.path): \(what()) has a corrupt sketch")
+        }
+        return DailyBucket(stats: stats, sketch: sketch)
+    }
+
     /// The columns of ``RobustStats``, in its order.
     static let robustColumns = ["p01", "p05", "p10", "p25", "median", "p75", "p90", "p999", "mad", "mean_abs_dev"]
     static var robustSelect: String { robustColumns.joined(separator: ", ") }
@@ -87,18 +103,14 @@ public enum BaselineStore {
     /// Restores buckets, the latest snapshot and the schedule.
     public static func load(_ model: inout BaselineModel, from db: Database) throws {
         let index = Dictionary(uniqueKeysWithValues: model.metrics.enumerated().map { ($1.name, $0) })
-        let rows = try db.query("SELECT metric, segment, day, count, mean, m2, min, max, sketch FROM baseline_buckets ORDER BY segment, day") { s in
-            (s.text(0), s.text(1), s.int(2),
-             RunningStats(count: s.int(3), mean: s.double(4), m2: s.double(5), min: s.double(6), max: s.double(7)), s.blob(8))
+        let rows = try db.query("SELECT metric, segment, day, \(bucketColumns) FROM baseline_buckets ORDER BY segment, day") { s in
+            (s.text(0), s.text(1), s.int(2), try bucket(s, at: 3, "baseline bucket \(s.text(0))/\(s.text(1))/\(s.int(2))", in: db))
         }
-        for (metric, segment, day, stats, blob) in rows {
+        for (metric, segment, day, bucket) in rows {
             guard let m = index[metric], let seg = model.segment(named: segment) else { continue }
-            guard let sketch = DDSketch(serialized: blob) else {
-                throw DatabaseError(code: 0, message: "\(db.path): baseline bucket \(metric)/\(segment)/\(day) has a corrupt sketch")
-            }
             var buckets = model.days[day] ?? []
             while buckets.count <= seg { buckets.append(model.emptyBuckets) }
-            buckets[seg][m] = DailyBucket(stats: stats, sketch: sketch)
+            buckets[seg][m] = bucket
             model.days[day] = buckets
         }
         model.closedDays = nil  // merged from the buckets as loaded, at the next recompute
@@ -146,11 +158,10 @@ public enum BaselineStore {
             for (seg, metrics) in buckets.enumerated() {
                 for (m, b) in metrics.enumerated() where b.stats.count > 0 {
                     try db.run("""
-                        INSERT INTO baseline_buckets(metric, segment, day, count, mean, m2, min, max, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO baseline_buckets(metric, segment, day, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT(metric, segment, day) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
                             min=excluded.min, max=excluded.max, sketch=excluded.sketch
-                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(day), .int(b.stats.count), .double(b.stats.mean),
-                              .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(day)] + bucketValues(b))
                 }
             }
         }
@@ -182,18 +193,15 @@ public enum BaselineStore {
             return
         }
         let bins = season.bins
-        let rows = try db.query("SELECT metric, segment, day, bin, count, mean, m2, min, max, sketch FROM baseline_season_buckets ORDER BY segment, day") { s in
+        let rows = try db.query("SELECT metric, segment, day, bin, \(bucketColumns) FROM baseline_season_buckets ORDER BY segment, day") { s in
             (s.text(0), s.text(1), s.int(2), Int(s.int(3)),
-             RunningStats(count: s.int(4), mean: s.double(5), m2: s.double(6), min: s.double(7), max: s.double(8)), s.blob(9))
+             try bucket(s, at: 4, "seasonal bucket \(s.text(0))/\(s.text(1))/\(s.int(2))/\(s.int(3))", in: db))
         }
-        for (metric, segment, day, bin, stats, blob) in rows {
+        for (metric, segment, day, bin, bucket) in rows {
             guard let m = index[metric], let p = model.seasonPosition[m], bin >= 0, bin < bins, let seg = model.segment(named: segment) else { continue }
-            guard let sketch = DDSketch(serialized: blob) else {
-                throw DatabaseError(code: 0, message: "\(db.path): seasonal bucket \(metric)/\(segment)/\(day)/\(bin) has a corrupt sketch")
-            }
             var buckets = model.seasonDays[day] ?? []
             while buckets.count <= seg { buckets.append(model.emptySeason) }
-            buckets[seg][p * bins + bin] = DailyBucket(stats: stats, sketch: sketch)
+            buckets[seg][p * bins + bin] = bucket
             model.seasonDays[day] = buckets
         }
         model.closedSeasonDays = nil
@@ -230,10 +238,9 @@ public enum BaselineStore {
             try db.run("DELETE FROM baseline_season_buckets WHERE day = ?", [.int(day)])
             for (seg, row) in buckets.enumerated() {
                 for (flat, b) in row.enumerated() where b.stats.count > 0 {
-                    try db.run("INSERT INTO baseline_season_buckets(metric, segment, day, bin, count, mean, m2, min, max, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    try db.run("INSERT INTO baseline_season_buckets(metric, segment, day, bin, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                [.text(model.metrics[model.seasonalMetrics[flat / bins]].name), .text(model.segments[seg]), .int(day),
-                                .int(Int64(flat % bins)), .int(b.stats.count), .double(b.stats.mean), .double(b.stats.m2),
-                                .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+                                .int(Int64(flat % bins))] + bucketValues(b))
                 }
             }
         }
@@ -270,30 +277,29 @@ public enum BaselineStore {
             guard let s = model.segment(named: segment) else { continue }
             model.quarantines[s] = q
         }
-        let rows = try db.query("SELECT segment, day, metric, bin, count, mean, m2, min, max, sketch FROM baseline_quarantine_buckets") { s in
+        let rows = try db.query("SELECT segment, day, metric, bin, \(bucketColumns) FROM baseline_quarantine_buckets") { s in
             (s.text(0), s.int(1), s.text(2), Int(s.int(3)),
-             RunningStats(count: s.int(4), mean: s.double(5), m2: s.double(6), min: s.double(7), max: s.double(8)), s.blob(9))
+             try bucket(s, at: 4, "quarantine bucket \(s.text(2))/\(s.text(0))/\(s.int(1))", in: db))
         }
-        let bins = model.settings.seasonality?.bins ?? 0
-        for (segment, day, metric, bin, stats, blob) in rows {
+        let bins = model.seasonBins
+        for (segment, day, metric, bin, bucket) in rows {
             guard let m = index[metric], let s = model.segmentIndex[segment], model.quarantines[s] != nil else { continue }
-            guard let sketch = DDSketch(serialized: blob) else {
-                throw DatabaseError(code: 0, message: "\(db.path): quarantine bucket \(metric)/\(segment)/\(day) has a corrupt sketch")
-            }
             if bin < 0 {
                 var buckets = model.quarantines[s]!.days[day] ?? model.emptyBuckets
-                buckets[m] = DailyBucket(stats: stats, sketch: sketch)
+                buckets[m] = bucket
                 model.quarantines[s]!.days[day] = buckets
             } else if let p = model.seasonPosition[m], bin < bins, !model.seasonReset {
                 var buckets = model.quarantines[s]!.seasonDays[day] ?? model.emptySeason
-                buckets[p * bins + bin] = DailyBucket(stats: stats, sketch: sketch)
+                buckets[p * bins + bin] = bucket
                 model.quarantines[s]!.seasonDays[day] = buckets
             }
         }
     }
 
     static func saveQuarantines(_ model: inout BaselineModel, to db: Database) throws {
-        for s in model.dirtyQuarantines.sorted() {
+        // Every open quarantine (its count of the segment's events moves with each event) and
+        // those closed since the last save.
+        for s in model.dirtyQuarantines.union(model.quarantines.keys).sorted() {
             let name = model.segments[s]
             guard let q = model.quarantines[s] else {
                 try db.run("DELETE FROM baseline_quarantine WHERE segment = ?", [.text(name)])
@@ -311,11 +317,8 @@ public enum BaselineStore {
                 continue
             }
             func put(_ b: DailyBucket, metric m: Int, bin: Int) throws {
-                try db.run("""
-                    INSERT OR REPLACE INTO baseline_quarantine_buckets(segment, day, metric, bin, count, mean, m2, min, max, sketch)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(name), .int(d.day), .text(model.metrics[m].name), .int(Int64(bin)), .int(b.stats.count), .double(b.stats.mean),
-                          .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch.serialized())])
+                try db.run("INSERT OR REPLACE INTO baseline_quarantine_buckets(segment, day, metric, bin, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [.text(name), .int(d.day), .text(model.metrics[m].name), .int(Int64(bin))] + bucketValues(b))
             }
             for (m, b) in buckets.enumerated() where b.stats.count > 0 { try put(b, metric: m, bin: -1) }
             if let season = model.settings.seasonality, let row = model.quarantines[d.segment]?.seasonDays[d.day] {

@@ -47,10 +47,7 @@ extension BaselineModel {
     mutating func noteForQuarantine(_ event: Event, segment s: Int, quarantined: Bool) -> Bool {
         let t = event.time.micros
         if !quarantined {
-            if quarantines[s] != nil {
-                quarantines[s]!.seen += 1
-                dirtyQuarantines.insert(s)
-            }
+            quarantines[s]?.seen += 1  // open quarantines are written at every save
             return true
         }
         var q = quarantines.removeValue(forKey: s) ?? Quarantine(start: t, last: t)
@@ -85,7 +82,6 @@ extension BaselineModel {
             q.seasonDays[event.time.day] = row
         }
         quarantines[s] = q
-        dirtyQuarantines.insert(s)
         dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: event.time.day))
         quarantineCounts.events += 1
         return false

@@ -6,8 +6,12 @@ import Testing
     let rule = RuleInfo(name: "r", description: "", severity: .high, action: "alert", recommendedAction: "", condition: "",
                         dedupKey: ["user_id"], dedupWindow: .minutes(15), channels: nil, tags: [])
 
-    func detection(_ seconds: Int64, user: String = "u") -> Detection {
-        Detection(rule: rule, eventTime: EventTime(micros: seconds * 1_000_000), eventID: "e\(seconds)", eventIDs: [],
+    /// The same rule with episode dedup, quiet 10 minutes.
+    let episodic = RuleInfo(name: "e", description: "", severity: .low, action: "alert", recommendedAction: "", condition: "",
+                            dedupKey: ["user_id"], dedupWindow: .minutes(10), channels: nil, tags: [], episode: true)
+
+    func detection(_ seconds: Int64, user: String = "u", rule: RuleInfo? = nil) -> Detection {
+        Detection(rule: rule ?? self.rule, eventTime: EventTime(micros: seconds * 1_000_000), eventID: "e\(seconds)", eventIDs: [],
                   groupValues: [user], userID: user, sessionID: nil, evidence: [])
     }
 
@@ -41,12 +45,7 @@ import Testing
     /// Episode dedup: detections closer than the quiet time extend one alert's episode; the first
     /// after a quiet gap opens the next, and the close is recorded either way.
     @Test func episodesOpenExtendAndClose() {
-        let episodic = RuleInfo(name: "e", description: "", severity: .low, action: "alert", recommendedAction: "", condition: "",
-                                dedupKey: ["user_id"], dedupWindow: .minutes(10), channels: nil, tags: [], episode: true)
-        func d(_ seconds: Int64) -> Detection {
-            Detection(rule: episodic, eventTime: EventTime(micros: seconds * 1_000_000), eventID: "e\(seconds)", eventIDs: [],
-                      groupValues: ["u"], userID: "u", sessionID: nil, evidence: [])
-        }
+        func d(_ seconds: Int64) -> Detection { detection(seconds, rule: episodic) }
         var s = Suppressor()
         var decisions: [Suppressor.Decision] = []
         // 300, 800, 1,300 and 1,850 are each under 10 minutes after the previous: one episode,
@@ -72,12 +71,7 @@ import Testing
     /// A late detection inside the quiet time extends the episode whether or not a commit has
     /// already recorded its close: batching must not change which detections alert.
     @Test func aLateDetectionExtendsAnEpisodeWhateverTheSweeps() {
-        let episodic = RuleInfo(name: "e", description: "", severity: .low, action: "alert", recommendedAction: "", condition: "",
-                                dedupKey: [], dedupWindow: .minutes(10), channels: nil, tags: [], episode: true)
-        func d(_ seconds: Int64) -> Detection {
-            Detection(rule: episodic, eventTime: EventTime(micros: seconds * 1_000_000), eventID: "e\(seconds)", eventIDs: [],
-                      groupValues: [], userID: nil, sessionID: nil, evidence: [])
-        }
+        func d(_ seconds: Int64) -> Detection { detection(seconds, rule: episodic) }
         var swept = Suppressor(), whole = Suppressor()
         for s in [0 as Int64] { let x = d(s); _ = swept.decide(x); swept.opened(x, alertID: "a"); _ = whole.decide(x); whole.opened(x, alertID: "a") }
         // An event at 700 s moves the clock past the episode's end (600 s); one commit sweeps there.

@@ -23,8 +23,7 @@ import Testing
     /// its last detection, with every detection counted on it; a later burst is a new episode.
     /// Replayed in pieces, the episodes and their closes are the same.
     @Test func anEpisodeIsOneAlertPerBurstAndRecordsItsClose() async throws {
-        let rules = TempDir()
-        rules.write("r.yaml", """
+        let rules = ruleFolder("""
             - name: injection_episode
               severity: medium
               condition: injection_score > 0.7

@@ -12,6 +12,13 @@ func testConfig(_ dir: TempDir, db: String = "state.db") -> EngineConfig {
     return c
 }
 
+/// A folder holding one rule file with `yaml` (keep it alive while the rules are in use).
+func ruleFolder(_ yaml: String) -> TempDir {
+    let dir = TempDir()
+    dir.write("r.yaml", yaml)
+    return dir
+}
+
 /// Ingests `lines` as a file through a fresh engine (a new process would do the same).
 @discardableResult
 func ingest(_ lines: [String], _ dir: TempDir, name: String = "input.jsonl", config: EngineConfig) async throws -> IngestSummary {

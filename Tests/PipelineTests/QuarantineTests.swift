@@ -12,14 +12,12 @@ import Testing
 
     /// A rule that reads a baseline (so its events are quarantined), one episode at a time.
     static func rules() -> TempDir {
-        let dir = TempDir()
-        dir.write("r.yaml", """
+        ruleFolder("""
             - name: long_outputs
               severity: medium
               condition: above(output_tokens, 4)
               dedup: {key: [], mode: episode, quiet: 2h}
             """)
-        return dir
     }
 
     /// Two days of ordinary traffic from 200 users (an event every two minutes, outputs 100…299,

@@ -11,14 +11,12 @@ import Testing
     static let day = 86_400
 
     static func rules() -> TempDir {
-        let dir = TempDir()
-        dir.write("r.yaml", """
+        ruleFolder("""
             - name: off_cycle
               severity: low
               condition: outside(output_tokens, 4)
               dedup: {key: [], mode: episode, quiet: 2h}
             """)
-        return dir
     }
 
     /// Ten days of a daily cycle, an event every 5 minutes from 200 users: outputs near 200 at
