@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The dashboard's and the report's HTML pages.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // simdjson (Debian's libsimdjson-dev) behind a plain C header: full validation, field extraction.
@@ -57,12 +59,19 @@ let package = Package(
             dependencies: ["IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports", "YAMLSupport", "Yams", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        // The operator's view: the monitoring guide's panels read from the rollups, as JSON, terminal
+        // tables and HTML with inline SVG (`report`, and the dashboard `serve` shows).
+        .target(
+            name: "Dashboard",
+            dependencies: ["Pipeline", "IWDetectCore", "Baseline", "Alerts", .product(name: "Mustache", package: "swift-mustache")],
+            swiftSettings: swiftSettings
+        ),
         // `iw-detect serve`: the HTTP input (Hummingbird), its endpoints and the daemon's lifecycle.
         // Kept apart so that nothing else builds or links SwiftNIO.
         .target(
             name: "IngestHTTP",
             dependencies: [
-                "Pipeline", "IWDetectCore", "Ingest", "Alerts", "Rules", "Exports",
+                "Pipeline", "IWDetectCore", "Ingest", "Alerts", "Rules", "Exports", "Dashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -77,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "iw-detect",
             dependencies: [
-                "Pipeline", "IngestHTTP", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports",
+                "Pipeline", "IngestHTTP", "Dashboard", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,7 +107,7 @@ let package = Package(
         .testTarget(name: "AlertsTests", dependencies: ["Alerts", "IWDetectCore", "YAMLSupport", "Yams", "IWDetectTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports", "IWDetectTestSupport"],
+            dependencies: ["Pipeline", "Dashboard", "IWDetectCore", "Ingest", "Baseline", "Rules", "Alerts", "Exports", "IWDetectTestSupport"],
             swiftSettings: swiftSettings
         ),
         // `serve` through the binary: HTTP input, endpoints, lifecycle, kill -9, real InferenceWall and Prometheus.

@@ -1,7 +1,8 @@
 """`scripts/bench profiles`: ingest of the quiet (realistic) and storm profiles against simdjson's
 parse-only floors on the same files, runs interleaved, one warm-up. Whole-process figures: wall
 time from the ingest's start to its exit (startup and the final commit included), peak RSS from
-the kernel's accounting of the finished process (wait4)."""
+the kernel's accounting of the finished process (wait4). The quiet file is also ingested with
+`rollups: false`, for the dashboard rollups' cost."""
 import json, os, re, statistics, subprocess, sys, time
 
 binary, parse, quiet, storm, out, runs = sys.argv[1:7]
@@ -14,7 +15,12 @@ def count_lines(path):
         return sum(buf.count(b"\n") for buf in iter(lambda: f.read(1 << 20), b""))
 
 
-def ingest(data, name):
+NO_ROLLUPS = os.path.join(out, "no-rollups.yaml")
+with open(NO_ROLLUPS, "w") as f:
+    f.write("rollups: false\n")
+
+
+def ingest(data, name, *extra):
     db = os.path.join(out, name + ".db")
     for suffix in ("", "-wal", "-shm", "-lock"):
         if os.path.exists(db + suffix):
@@ -22,7 +28,7 @@ def ingest(data, name):
     log = os.path.join(out, name + ".summary")
     with open(log, "w") as err:
         start = time.perf_counter()
-        p = subprocess.Popen([binary, "ingest", data, "--db", db, "--json-summary"], stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen([binary, "ingest", data, "--db", db, "--json-summary", *extra], stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(p.pid, 0)
         elapsed = time.perf_counter() - start
     text = open(log).read()
@@ -44,6 +50,7 @@ for run in range(runs + 1):  # run 0 is the warm-up
     r = {}
     for k, path in files.items():
         r[k] = ingest(path, k)
+    r["quiet_norollups"] = ingest(quiet, "quiet-norollups", "--config", NO_ROLLUPS)
     for k, path in files.items():
         r[k + "_one"] = floor(path, "--one-field", ONE_FIELD)
         r[k + "_dom"] = floor(path)
@@ -68,6 +75,7 @@ for k, path in files.items():
           f"{a} alerts ({100 * a / lines[k]:.2f} % of events){'' if len(alerts) == 1 else ' ALERT COUNTS DIFFER: ' + str(sorted(alerts))}")
 for k in files:
     print(f"ingest {k:5}: {rate([r[k]['rate'] for r in results])}, peak RSS {spread([r[k]['rss'] for r in results], lambda x: f'{x:.0f}', 'MiB')}")
+print(f"ingest quiet without the dashboard's rollups (rollups: false): {rate([r['quiet_norollups']['rate'] for r in results])}")
 print("ingest two-core: absent (no two-core mode yet)")
 for k in files:
     print(f"simdjson one-field ({ONE_FIELD}), {k} file: {rate([r[k + '_one'] for r in results])}")
@@ -76,4 +84,5 @@ print("ratios, per run:")
 print(f"  quiet / one-field parse: {pct([r['quiet']['rate'] / r['quiet_one'] for r in results])}  (goal: at least 50 %)")
 print(f"  quiet / DOM parse:       {pct([r['quiet']['rate'] / r['quiet_dom'] for r in results])}")
 print(f"  storm / one-field parse: {pct([r['storm']['rate'] / r['storm_one'] for r in results])}")
+print(f"  quiet / quiet without rollups: {pct([r['quiet']['rate'] / r['quiet_norollups']['rate'] for r in results])}  (the rollups' cost; goal: at least 95 %)")
 print(f"  storm / quiet:           {pct([r['storm']['rate'] / r['quiet']['rate'] for r in results])}  (goal: at least 50 %)")

@@ -182,6 +182,15 @@ public struct AlertRecord: Sendable, Equatable {
 
     /// The one-line readable form (a terminal's stdout, `alerts list`), computed when printed:
     /// `TIME SEVERITY rule key=value | values | recommended action [id]`.
+    /// The group and the evidence in one line, without time, severity or rule (the dashboard's
+    /// alert table).
+    public var brief: String {
+        var parts = groupPairs.map { "\($0)=\($1)" }
+        if let sessionID, !groupKey.contains("session_id") { parts.append("session_id=\(sessionID)") }
+        parts += flatValues.map { "\($0)=\($1.serialized())" }
+        return parts.joined(separator: " ")
+    }
+
     public var summaryLine: String {
         var s = "\(eventTime) \(severity.rawValue.uppercased()) \(rule) " + groupPairs.map { "\($0)=\($1)" }.joined(separator: " ")
         if let sessionID, !groupKey.contains("session_id") { s += " session_id=\(sessionID)" }

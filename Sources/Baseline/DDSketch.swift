@@ -14,7 +14,7 @@ public struct DDSketch: Sendable, Hashable {
     private let logGamma: Double
     var positive = Bins()
     var negative = Bins()
-    public private(set) var zeroCount: Int64 = 0
+    public internal(set) var zeroCount: Int64 = 0
 
     /// Magnitudes below this are counted as zero.
     public static let minIndexable = 1e-9

@@ -140,6 +140,30 @@ public indirect enum JSONValue: Sendable, Equatable {
         return out
     }
 
+    /// An integer value: `.int`, or a whole `.number`.
+    public var integer: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .number(let d) where d.rounded() == d && abs(d) < 9e15: return Int64(d)
+        default: return nil
+        }
+    }
+
+    /// A number, whether it was read as an integer or not.
+    public var double: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .number(let d): return d
+        default: return nil
+        }
+    }
+
+    /// A string value.
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
     /// Looks up a member of an object.
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members.first { $0.0 == key }?.1 }

@@ -34,6 +34,7 @@ public final class Daemon: @unchecked Sendable {
     let worker: DeliveryService?
     let exports: ExportService?
     let statusDB: Database
+    let lineRate = LineRate()
     let executor = ThreadExecutor(name: "iw-detect pipeline")
     /// Set once the pipeline has started reading (what `/readyz` waits for).
     let started = NSLock()
@@ -86,7 +87,8 @@ public final class Daemon: @unchecked Sendable {
             settings: .init(maxBodyBytes: settings.maxBodyBytes, maxRecordBytes: engine.config.maxLineBytes, token: token, retryAfter: settings.retryAfter),
             journal: journal, metrics: metrics,
             readiness: { [unowned self] in self.readiness() },
-            scrape: { [unowned self] in self.scrape() })
+            scrape: { [unowned self] in self.scrape() },
+            dashboard: DashboardRoutes(databasePath: engine.config.databasePath, token: token, liveRate: { [lineRate] in lineRate.rate() }))
         var httpLogger = logger
         httpLogger.logLevel = max(logger.logLevel, .notice)
         let listen = settings.listen
@@ -101,6 +103,7 @@ public final class Daemon: @unchecked Sendable {
             },
             logger: httpLogger)
         engine.afterCommit = { [unowned self] summary, duration in
+            self.lineRate.record(lines: summary.linesRead)
             self.metrics.committed(summary, duration: duration, streamClock: self.engine.streamClock,
                                    baseline: self.engine.baselineReadiness, quarantine: self.engine.baselineQuarantine)
             let rules = self.engine.ruleSet.rules.count

@@ -55,16 +55,18 @@ public struct HTTPInput: Sendable {
     let splitters: SplitterPool
     let readiness: @Sendable () -> Readiness
     let scrape: @Sendable () -> [UInt8]
+    let dashboard: DashboardRoutes?
     let requestCounter = RequestCounter()
     let startedAt = UInt64(Date().timeIntervalSince1970 * 1000)
 
-    public init(settings: Settings, journal: InputJournal, metrics: ServeMetrics,
-                readiness: @escaping @Sendable () -> Readiness, scrape: @escaping @Sendable () -> [UInt8]) {
+    init(settings: Settings, journal: InputJournal, metrics: ServeMetrics,
+                readiness: @escaping @Sendable () -> Readiness, scrape: @escaping @Sendable () -> [UInt8], dashboard: DashboardRoutes? = nil) {
         self.settings = settings
         self.journal = journal
         self.metrics = metrics
         self.readiness = readiness
         self.scrape = scrape
+        self.dashboard = dashboard
         splitters = SplitterPool(maxBodyBytes: settings.maxBodyBytes, maxRecordBytes: settings.maxRecordBytes)
     }
 
@@ -85,6 +87,7 @@ public struct HTTPInput: Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: scrape())))
         }
+        dashboard?.register(on: router)
         for path: RouterPath in ["/", "**"] {
             router.post(path) { request, context in try await ingest(request, context) }
             router.put(path) { request, context in try await ingest(request, context) }
@@ -116,10 +119,7 @@ public struct HTTPInput: Sendable {
         let requestID = request.headers[.init("X-Request-Id")!].map { String($0.prefix(128)) }
             ?? "iwd-\(startedAt)-\(requestCounter.next())"
         if let token = settings.token {
-            // The scheme is case-insensitive (RFC 6750); the token is compared in constant time.
-            let given = Array((request.headers[.authorization] ?? "").utf8)
-            let scheme = given.prefix(7).map { $0 | 0x20 } == Array("bearer ".utf8)
-            guard scheme, HTTPInput.constantTimeEqual(Array(given.dropFirst(7)), Array(token.utf8)) else {
+            guard HTTPInput.bearer(request.headers, matches: token) else {
                 return error(.unauthorized, "a bearer token is required (Authorization: Bearer …)", requestID: requestID,
                              headers: [.wwwAuthenticate: "Bearer realm=\"iw-detect\""])
             }
@@ -200,6 +200,14 @@ public struct HTTPInput: Sendable {
 
     /// Compares without stopping at the first difference, so the time taken says nothing of
     /// how much of a guess was right.
+    /// Whether `Authorization: Bearer <token>` carries `token`: the scheme is case-insensitive
+    /// (RFC 6750); the token is compared in constant time.
+    static func bearer(_ headers: HTTPFields, matches token: String) -> Bool {
+        let given = Array((headers[.authorization] ?? "").utf8)
+        let scheme = given.prefix(7).map { $0 | 0x20 } == Array("bearer ".utf8)
+        return scheme && constantTimeEqual(Array(given.dropFirst(7)), Array(token.utf8))
+    }
+
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var diff = UInt8(a.count == b.count ? 0 : 1)
         for i in 0..<max(a.count, b.count) {

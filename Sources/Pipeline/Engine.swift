@@ -13,7 +13,7 @@ import Logging
 import Rules
 
 /// All migrations of the state database, in order.
-public let allMigrations: [Migration] = IngestStore.migrations + BaselineStore.migrations + RuleStateStore.migrations + AlertStore.migrations + ExportStore.migrations
+public let allMigrations: [Migration] = IngestStore.migrations + BaselineStore.migrations + RuleStateStore.migrations + AlertStore.migrations + ExportStore.migrations + Rollups.migrations
 
 /// Opens the state database and brings its schema up to date.
 public func openStateDatabase(_ path: String) throws -> Database {
@@ -89,6 +89,10 @@ public final class Engine {
     var processor: Processor<BaselineModel>
     /// The export stage (`exports:`), when targets are configured.
     var exporter: Exporter?
+    /// The dashboard's rollups, committed with each batch (nil with `rollups: false`).
+    var rollups: Rollups?
+    /// The recompute count the rollups' baseline band was taken at.
+    var rollupBand: Int64 = -1
     /// A local sink's write failed: the next commit delivers from the outbox (its retries).
     var localBacklog = false
     /// Called with the summary every second or so on long work (for a terminal's progress line).
@@ -121,8 +125,10 @@ public final class Engine {
             }
         }
         self.warnings = warnings
+        let db = try openStateDatabase(config.databasePath)
+        self.db = db
+        rollups = config.rollups ? try Rollups(db: db, metrics: config.metrics, fields: &table) : nil
         self.decoder = JSONLineDecoder(fields: table, maxLineBytes: config.maxLineBytes)
-        self.db = try openStateDatabase(config.databasePath)
         self.committer = StateCommitter(db: db)
         try exporter?.loadStalls(db)
         var rules = RuleEngine(ruleSet: ruleSet, settings: config.evaluation)
@@ -171,6 +177,7 @@ public final class Engine {
             return false
         }
         self.exporter = exporter
+        rollups?.register(metrics: config.metrics, fields: &table)
         for d in loaded.diagnostics { logger.warning("\(d.description)") }
         let (rules, outcome) = processor.rules.reloaded(with: next)
         processor.rules = rules
@@ -275,13 +282,16 @@ public final class Engine {
             let (batch, status) = try source.next()
             decoded.removeAll()
             decoder.decode(batch, into: &decoded)
-            if exporter == nil {
-                for event in decoded.events { processor.process(event) }
-            } else {
-                for event in decoded.events {
-                    processor.process(event)
-                    exporter!.observe(event, detections: processor.detections, baseline: processor.baseline)
+            for event in decoded.events {
+                processor.process(event)
+                if rollups != nil {
+                    if processor.counts.recomputes != rollupBand {
+                        rollupBand = processor.counts.recomputes
+                        rollups!.baselineChanged(processor.baseline)
+                    }
+                    rollups!.observe(event)
                 }
+                if exporter != nil { exporter!.observe(event, detections: processor.detections, baseline: processor.baseline) }
             }
             var batchRejects = decoded.rejects
             if !batch.rejects.isEmpty { batchRejects = (batch.rejects + batchRejects).sorted { $0.line < $1.line } }
@@ -356,7 +366,7 @@ public final class Engine {
         let began = ContinuousClock.now
         let alerts = processor.takeAlerts()
         let exports = exporter?.take()
-        let queued = try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, checkpoints: checkpoints,
+        let queued = try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, rollups: &rollups, checkpoints: checkpoints,
                                           exports: exports.map { ($0.chunks, $0.skipped) })
         summary.duplicateAlerts += Int64(queued.filter { !$0 }.count)
         if let exports { try noteExports(exports) }

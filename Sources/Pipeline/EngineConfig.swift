@@ -27,6 +27,9 @@ public struct EngineConfig: Sendable {
     public var fields: [String] = []
     /// Whether stdout receives every alert (default: only when no other sink is configured).
     public var stdout: Bool?
+    /// Keep the dashboard's rollups (`rollups`, default true): what `report` and serve's
+    /// dashboard read.
+    public var rollups = true
     /// Force a readable (true) or JSON (false) stdout, instead of deciding by isatty.
     public var readableStdout: Bool?
     public var serve = ServeSettings()
@@ -59,7 +62,7 @@ public struct ConfigError: Error, CustomStringConvertible {
 extension EngineConfig {
     /// The config file's keys, by section (`""` is the top level).
     static let keys: [String: [String]] = [
-        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports"],
+        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports", "rollups"],
         "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine", "seasonality"],
@@ -101,6 +104,7 @@ extension EngineConfig {
         if let v = r.duration(top, "allowed_lateness", "allowed_lateness", in: .seconds(0)...(.days(7))) { evaluation.allowedLateness = v }
         if let v = r.stringList(top, "fields", "fields") { fields = v }
         if let v = r.bool(top, "stdout", "stdout") { stdout = v }
+        if let v = r.bool(top, "rollups", "rollups") { rollups = v }
         if let node = top["baseline"], let b = r.mapping(node, "baseline", keys: EngineConfig.keys["baseline"]!) {
             if let v = r.int(b, "window_days", "baseline.window_days", in: 1...365) { baseline.windowDays = v }
             if let v = r.int(b, "min_samples", "baseline.min_samples", in: 1...1_000_000_000) { baseline.minSamples = v }

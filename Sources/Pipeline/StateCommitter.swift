@@ -19,7 +19,7 @@ public struct StateCommitter {
     /// - Returns: which of `alerts` were queued (false: it was already there).
     /// - Throws: ``DatabaseError``; then nothing of the batch is committed.
     @discardableResult
-    public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>,
+    public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>, rollups: inout Rollups?,
                        checkpoints: some Sequence<SourceCheckpoint>,
                        exports: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped])? = nil) throws -> [Bool] {
         processor.sweep()
@@ -29,6 +29,7 @@ public struct StateCommitter {
             try BaselineStore.save(&processor.baseline, to: db)
             try RuleStateStore.save(&processor.rules, to: db)
             try AlertStore.save(&processor.suppressor, to: db)
+            try rollups?.save(clock: processor.rules.clock)
             if let exports { try ExportStore.insert(exports.chunks, skipped: exports.skipped, now: Date().timeIntervalSince1970, into: db) }
             for c in checkpoints { try IngestStore.save(c, into: db) }
             return queued

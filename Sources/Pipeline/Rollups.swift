@@ -1,0 +1,498 @@
+import Baseline
+import IWDetectCore
+
+/// Five minutes or one hour of the dashboard's panels (the monitoring guide's Step 6), as counters
+/// and sketches that add up: a range is the sum of its buckets.
+///
+/// Cardinality is bounded: at most ``maxUsers`` attacking users, ``maxTools`` tool names and
+/// ``maxModels`` models per bucket; later newcomers are counted under ``other``.
+public struct RollupBucket: Sendable {
+    public static let maxUsers = 100
+    public static let maxTools = 50
+    public static let maxModels = 20
+    public static let other = "(other)"
+    /// Guardrail outcomes: the inference log's `guardrail_action`, InferenceWall's `decision`.
+    public static let guardKeys = ["log_blocked", "log_allowed", "iw_blocked", "iw_allowed", "iw_flagged"]
+    /// The latency sketches' accuracy: about 4 % relative error, a few hundred bytes per model.
+    public static let latencyAlpha = 0.02
+
+    public var events: Int64 = 0
+    /// Injection attempts: `input_injection_score > 0.7`, or an InferenceWall `INJ-` match.
+    public var injection: Int64 = 0
+    /// PII leaks: `output_pii_detected`, or an InferenceWall `DL-` match.
+    public var pii: Int64 = 0
+    /// By ``guardKeys``.
+    public var guardrail = [Int64](repeating: 0, count: 5)
+    /// `risk_score` in ten bins of 0.1 (the last one holds 1.0).
+    public var risk = [Int64](repeating: 0, count: 10)
+    /// Injection attempts by `user_id`.
+    public var attackers: [String: Int64] = [:]
+    /// Calls by tool name (`tool_calls.name`).
+    public var tools: [String: Int64] = [:]
+    /// `inference_latency_ms` by `model_id`.
+    public var latency: [String: DDSketch] = [:]
+    /// Per baselined metric: the values' sum (in millionths, "s") and count, and the global baseline's mean and std when
+    /// the bucket opened (the behavioural drift panel).
+    public var metrics: [MetricCell] = []
+
+    public struct MetricCell: Sendable {
+        public var name: String
+        /// The sum in millionths, an integer: the same values give the same sum in any grouping
+        /// (a restart folds them at other points than one pass does).
+        public var sumMicros: Int64 = 0
+        public var sum: Double { Double(sumMicros) / 1e6 }
+        public var n: Int64 = 0
+        public var baseMean: Double?
+        public var baseStd: Double?
+        public init(name: String) { self.name = name }
+    }
+
+    public init(metrics: [String] = []) { self.metrics = metrics.map(MetricCell.init) }
+
+    static func add(_ key: String, _ n: Int64, to map: inout [String: Int64], cap: Int) {
+        if map[key] != nil || map.count < cap { map[key, default: 0] += n } else { map[other, default: 0] += n }
+    }
+
+    /// Adds another bucket's counts (a range's total).
+    public mutating func merge(_ o: RollupBucket) {
+        events += o.events
+        injection += o.injection
+        pii += o.pii
+        for i in guardrail.indices { guardrail[i] += o.guardrail[i] }
+        for i in risk.indices { risk[i] += o.risk[i] }
+        for (k, v) in o.attackers { attackers[k, default: 0] += v }
+        for (k, v) in o.tools { tools[k, default: 0] += v }
+        for (k, s) in o.latency {
+            if latency[k] == nil { latency[k] = s } else { latency[k]!.merge(s) }
+        }
+        for m in o.metrics {
+            if let i = metrics.firstIndex(where: { $0.name == m.name }) {
+                metrics[i].sumMicros &+= m.sumMicros
+                metrics[i].n += m.n
+                if metrics[i].baseMean == nil { metrics[i].baseMean = m.baseMean; metrics[i].baseStd = m.baseStd }
+            } else {
+                metrics.append(m)
+            }
+        }
+    }
+
+    // MARK: - Stored form
+
+    /// The bucket as JSON text, keys sorted (the same counts give the same bytes), written
+    /// directly (a commit writes thousands of buckets when traffic is sparse).
+    public func write(to out: inout [UInt8]) {
+        func key(_ k: String) { JSONValue.quote(k, into: &out); out.append(UInt8(ascii: ":")) }
+        func int(_ i: Int64) { JSONValue.int(i).write(to: &out) }
+        func ints(_ a: [Int64]) {
+            out.append(UInt8(ascii: "["))
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                int(v)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        func counts(_ m: [String: Int64]) {
+            out.append(UInt8(ascii: "{"))
+            for (i, k) in m.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                key(k)
+                int(m[k]!)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: #"{"events":"#.utf8); int(events)
+        out.append(contentsOf: #","injection":"#.utf8); int(injection)
+        out.append(contentsOf: #","pii":"#.utf8); int(pii)
+        out.append(contentsOf: #","guardrail":"#.utf8); ints(guardrail)
+        out.append(contentsOf: #","risk":"#.utf8); ints(risk)
+        out.append(contentsOf: #","attackers":"#.utf8); counts(attackers)
+        out.append(contentsOf: #","tools":"#.utf8); counts(tools)
+        out.append(contentsOf: #","latency":{"#.utf8)
+        for (i, k) in latency.keys.sorted().enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            key(k)
+            latency[k]!.writeJSON(to: &out)
+        }
+        out.append(contentsOf: #"},"metrics":["#.utf8)
+        var first = true
+        for c in metrics where c.n > 0 || c.baseMean != nil {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            out.append(contentsOf: #"{"m":"#.utf8); JSONValue.quote(c.name, into: &out)
+            out.append(contentsOf: #","s":"#.utf8); JSONValue.int(c.sumMicros).write(to: &out)
+            out.append(contentsOf: #","n":"#.utf8); int(c.n)
+            if let m = c.baseMean, let s = c.baseStd {
+                out.append(contentsOf: #","bm":"#.utf8); JSONValue.number(m).write(to: &out)
+                out.append(contentsOf: #","bs":"#.utf8); JSONValue.number(s).write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: "]}".utf8)
+    }
+
+    /// Reads what ``write(to:)`` wrote; nil for anything else.
+    public init?(json: JSONValue) {
+        guard let e = json["events"]?.integer, let i = json["injection"]?.integer, let p = json["pii"]?.integer,
+              case .array(let g)? = json["guardrail"], g.count == 5, case .array(let r)? = json["risk"], r.count == 10,
+              case .object(let a)? = json["attackers"], case .object(let t)? = json["tools"],
+              case .object(let l)? = json["latency"], case .array(let cells)? = json["metrics"] else { return nil }
+        events = e
+        injection = i
+        pii = p
+        guardrail = g.map { $0.integer ?? 0 }
+        risk = r.map { $0.integer ?? 0 }
+        for (k, v) in a { attackers[k] = v.integer ?? 0 }
+        for (k, v) in t { tools[k] = v.integer ?? 0 }
+        for (k, v) in l {
+            guard let s = DDSketch(json: v) else { return nil }
+            latency[k] = s
+        }
+        for c in cells {
+            guard let name = c["m"]?.stringValue else { return nil }
+            var cell = MetricCell(name: name)
+            cell.sumMicros = c["s"]?.integer ?? 0
+            cell.n = c["n"]?.integer ?? 0
+            cell.baseMean = c["bm"]?.double
+            cell.baseStd = c["bs"]?.double
+            metrics.append(cell)
+        }
+    }
+}
+
+/// Keeps the dashboard's rollups as the pipeline runs: each event adds to its five minutes and its hour
+/// (by event time), and every commit writes the buckets the batch touched in the same
+/// transaction as the rest of the state, so a crash neither loses nor repeats a count.
+///
+/// Five-minute buckets are kept for ``fineRetention`` of stream time (the 1 h and 24 h ranges); hour
+/// buckets until pruned by retention. Only the newest bucket of each resolution stays in memory
+/// between commits; an event for an older one (late, or after a restart) reads it back first.
+public struct Rollups {
+    public static let migrations: [Migration] = [
+        Migration("rollups-1", """
+            CREATE TABLE rollups (
+                res INTEGER NOT NULL, bucket INTEGER NOT NULL, data TEXT NOT NULL,
+                PRIMARY KEY (res, bucket)
+            ) WITHOUT ROWID;
+            """),
+    ]
+
+    /// Resolutions in seconds.
+    /// Five minutes: fine enough for the 1 h range, coarse enough that sparse traffic (a few
+    /// hundred events an hour) does not pay a bucket per handful of events.
+    public static let fine: Int64 = 300
+    public static let hour: Int64 = 3600
+    public static let fineRetention = EventTime.Duration.hours(48)
+
+    let db: Database
+    let metricNames: [String]
+    var slots = Slots()
+    /// Per resolution (0: five minutes, 1: hour): the bucket of the latest event, and earlier ones
+    /// touched since the last commit (written then, and let go).
+    var currentKey: [Int64] = [.min, .min]
+    var current = [Accumulator(), Accumulator()]
+    var currentDirty = [false, false]
+    var parked: [[Int64: Accumulator]] = [[:], [:]]
+    /// The newest bucket stored per resolution: a newer one is known to be new.
+    var newestStored: [Int64] = [.min, .min]
+    var prunedBefore: Int64 = .min
+    /// Tool names and models as small integers, so that an event's tools and model are hashed
+    /// once, not once per bucket. Id 0 is ``RollupBucket/other`` (also past the caps).
+    var tools = Interner(cap: 4096)
+    var models = Interner(cap: 256)
+    var toolIDs: [Int] = []
+    /// What the events of the latest five minutes added since the last fold.
+    var delta = Accumulator()
+    var deltaKey: Int64 = .min
+    /// The baseline band when the delta's first event came: what an hour it opens records.
+    var deltaBand: [(Double, Double)?] = []
+
+    struct Slots {
+        var injectionScore = 0, injectionMatch = 0, pii = 0, dataLeakMatch = 0, risk = 0, tools = 0, latency = 0
+        var metrics: [Int] = []
+        var metricDefinitions: [MetricDefinition] = []
+    }
+
+    struct Interner {
+        var ids: [String: Int] = [:]
+        var names = [RollupBucket.other]
+        let cap: Int
+
+        init(cap: Int) { self.cap = cap }
+
+        @inline(__always)
+        mutating func id(_ s: String) -> Int {
+            if let i = ids[s] { return i }
+            guard names.count < cap else { return 0 }
+            names.append(s)
+            ids[s] = names.count - 1
+            return names.count - 1
+        }
+    }
+
+    /// A bucket being filled: the counters of a ``RollupBucket``, with tools and models by id.
+    struct Accumulator {
+        var bucket = RollupBucket()
+        var tools: [Int64] = []
+        var latency: [DDSketch?] = []
+
+        /// Adds another accumulator's counts (`metrics`: the drift sums too).
+        mutating func merge(_ o: Accumulator, metrics: Bool) {
+            bucket.events += o.bucket.events
+            bucket.injection += o.bucket.injection
+            bucket.pii += o.bucket.pii
+            for i in bucket.guardrail.indices { bucket.guardrail[i] += o.bucket.guardrail[i] }
+            for i in bucket.risk.indices { bucket.risk[i] += o.bucket.risk[i] }
+            for (user, n) in o.bucket.attackers.sorted(by: { $0.key < $1.key }) {
+                RollupBucket.add(user, n, to: &bucket.attackers, cap: RollupBucket.maxUsers)
+            }
+            if tools.count < o.tools.count { tools += repeatElement(0, count: o.tools.count - tools.count) }
+            for i in o.tools.indices { tools[i] += o.tools[i] }
+            if latency.count < o.latency.count { latency += repeatElement(nil, count: o.latency.count - latency.count) }
+            for i in o.latency.indices {
+                guard let s = o.latency[i] else { continue }
+                if latency[i] == nil { latency[i] = s } else { latency[i]!.merge(s) }
+            }
+            if metrics {
+                for m in o.bucket.metrics.indices where m < bucket.metrics.count {
+                    bucket.metrics[m].sumMicros &+= o.bucket.metrics[m].sumMicros
+                    bucket.metrics[m].n += o.bucket.metrics[m].n
+                }
+            }
+        }
+
+        /// The bucket as stored: names for ids, the caps applied (the most frequent names kept,
+        /// the rest under ``RollupBucket/other``).
+        func stored(tools toolNames: [String], models modelNames: [String]) -> RollupBucket {
+            var b = bucket
+            var named = tools.indices.filter { tools[$0] > 0 }.map { (toolNames[$0], tools[$0]) }
+            if named.count > RollupBucket.maxTools {
+                named.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+                let rest = named[RollupBucket.maxTools...].reduce(Int64(0)) { $0 + $1.1 }
+                named = Array(named.prefix(RollupBucket.maxTools)) + [(RollupBucket.other, rest)]
+            }
+            for (name, n) in named { b.tools[name, default: 0] += n }
+            var sketches = latency.indices.compactMap { i in latency[i].map { (modelNames[i], $0) } }
+            if sketches.count > RollupBucket.maxModels {
+                sketches.sort { $0.1.count != $1.1.count ? $0.1.count > $1.1.count : $0.0 < $1.0 }
+                var other = DDSketch(alpha: RollupBucket.latencyAlpha)
+                for (_, s) in sketches[RollupBucket.maxModels...] { other.merge(s) }
+                sketches = Array(sketches.prefix(RollupBucket.maxModels)) + [(RollupBucket.other, other)]
+            }
+            for (name, s) in sketches {
+                if b.latency[name] == nil { b.latency[name] = s } else { b.latency[name]!.merge(s) }
+            }
+            return b
+        }
+    }
+
+    public init(db: Database, metrics: [MetricDefinition], fields: inout FieldTable) throws {
+        self.db = db
+        metricNames = metrics.map(\.name)
+        register(metrics: metrics, fields: &fields)
+        delta.bucket = RollupBucket(metrics: metricNames)
+        for (i, res) in [Rollups.fine, Rollups.hour].enumerated() {
+            newestStored[i] = try db.query("SELECT max(bucket) FROM rollups WHERE res = ?", [.int(res)]) { $0.isNull(0) ? Int64.min : $0.int(0) }.first ?? .min
+        }
+    }
+
+    /// Asks the decoder for the fields the panels read (again after a rule reload rebuilt the table).
+    public mutating func register(metrics: [MetricDefinition], fields: inout FieldTable) {
+        slots.injectionScore = fields.slot(for: "input_injection_score")
+        slots.injectionMatch = fields.slot(for: DerivedField.injectionMatch.rawValue)
+        slots.pii = fields.slot(for: "output_pii_detected")
+        slots.dataLeakMatch = fields.slot(for: DerivedField.dataLeakMatch.rawValue)
+        slots.risk = fields.slot(for: "risk_score")
+        slots.tools = fields.slot(for: "tool_calls.name")
+        slots.latency = fields.slot(for: "inference_latency_ms")
+        slots.metricDefinitions = metrics
+        slots.metrics = metrics.map { fields.slot(for: $0.path) }
+    }
+
+    /// What an event adds to a bucket, worked out once for its five minutes and its hour.
+    struct Facts {
+        var injection = false
+        var attacker: String?
+        var pii = false
+        var guardrail: (log: Int, iw: Int) = (-1, -1)
+        var riskBin = -1
+        var latencyBin: Int?
+        var model = 0
+    }
+
+    /// Adds an event to its five minutes and its hour.
+    public mutating func observe(_ event: Event) {
+        let micros = event.time.micros
+        let v = event.values
+        var f = Facts()
+        f.injection = (v[slots.injectionScore].number ?? 0) > 0.7 || v[slots.injectionMatch] == .bool(true)
+        if f.injection, let user = v[FieldTable.userID].string, !user.isEmpty { f.attacker = user }
+        f.pii = v[slots.pii] == .bool(true) || v[slots.dataLeakMatch] == .bool(true)
+        switch v[FieldTable.guardrailAction].string {
+        case "block"?: f.guardrail.log = 0
+        case "allow"?: f.guardrail.log = 1
+        default: break
+        }
+        switch v[FieldTable.decision].string {
+        case "block"?: f.guardrail.iw = 2
+        case "allow"?: f.guardrail.iw = 3
+        case "flag"?: f.guardrail.iw = 4
+        default: break
+        }
+        if let r = v[slots.risk].number, r.isFinite { f.riskBin = min(9, max(0, Int(r * 10))) }
+        if let ms = v[slots.latency].number, ms.isFinite, let bin = latencyProbe.bin(of: ms) {
+            f.latencyBin = bin
+            f.model = models.id(v[FieldTable.modelID].string ?? "(none)")
+        }
+        toolIDs.removeAll(keepingCapacity: true)
+        switch v[slots.tools] {
+        case .list(let names):
+            for case .string(let n) in names { toolIDs.append(tools.id(n)) }
+        case .string(let n): toolIDs.append(tools.id(n))
+        default: break
+        }
+        let size = Rollups.fine * 1_000_000
+        let b = micros >= 0 ? micros / size : (micros + 1) / size - 1
+        if b != deltaKey {
+            fold()
+            deltaKey = b
+            deltaBand = band
+        }
+        Rollups.add(f, event, to: &delta, toolIDs: toolIDs, slots: slots, metrics: true)
+    }
+
+    /// Adds what the events since the last fold added (all in one five minutes) to their five
+    /// minutes and their hour: each event is added once, to the delta, and the delta to both.
+    mutating func fold() {
+        guard deltaKey != .min, delta.bucket.events > 0 else { return }
+        let hourKey = Rollups.floorDiv(deltaKey * Rollups.fine, Rollups.hour)
+        for (r, key) in [(0, deltaKey), (1, hourKey)] {
+            if key != currentKey[r] {
+                if currentKey[r] != .min && currentDirty[r] { parked[r][currentKey[r]] = current[r] }
+                current[r] = parked[r].removeValue(forKey: key) ?? opened(r, res: r == 0 ? Rollups.fine : Rollups.hour, bucket: key)
+                currentKey[r] = key
+            }
+            current[r].merge(delta, metrics: r == 1)
+            currentDirty[r] = true
+        }
+        delta = Accumulator()
+        delta.bucket = RollupBucket(metrics: metricNames)
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a + 1) / b - 1 }
+
+    /// The global baseline's mean and std per metric (nil: not ready), as of its last recompute:
+    /// what a new hour bucket records.
+    var band: [(Double, Double)?] = []
+
+    /// Takes the baseline's current snapshot (call after each recompute; the per-event path then
+    /// never touches the baseline).
+    public mutating func baselineChanged(_ baseline: BaselineModel) {
+        band = metricNames.indices.map { m in baseline.globalStats(metric: m).flatMap { $0.ready ? ($0.mean, $0.std) : nil } }
+    }
+
+    /// Computes latency bins (every rollup sketch has the same alpha).
+    let latencyProbe = DDSketch(alpha: RollupBucket.latencyAlpha)
+
+    /// The stored bucket (its names interned again), or a new one that records the baseline it
+    /// opened against.
+    mutating func opened(_ r: Int, res: Int64, bucket: Int64) -> Accumulator {
+        if bucket <= newestStored[r],
+           let text = try? db.query("SELECT data FROM rollups WHERE res = ? AND bucket = ?", [.int(res), .int(bucket)], { $0.text(0) }).first,
+           let json = try? JSONValue.parse(text), var stored = RollupBucket(json: json) {
+            // Metrics in this run's order (a metric added since starts empty).
+            if r == 1 {
+                stored.metrics = metricNames.map { name in stored.metrics.first { $0.name == name } ?? RollupBucket.MetricCell(name: name) }
+            }
+            var acc = Accumulator()
+            for (name, n) in stored.tools {
+                let id = tools.id(name)
+                if acc.tools.count <= id { acc.tools += repeatElement(0, count: id + 1 - acc.tools.count) }
+                acc.tools[id] += n
+            }
+            for (name, sketch) in stored.latency {
+                let id = models.id(name)
+                if acc.latency.count <= id { acc.latency += repeatElement(nil, count: id + 1 - acc.latency.count) }
+                if acc.latency[id] == nil { acc.latency[id] = sketch } else { acc.latency[id]!.merge(sketch) }
+            }
+            stored.tools = [:]
+            stored.latency = [:]
+            acc.bucket = stored
+            return acc
+        }
+        // Five-minute buckets carry no metrics (drift is hourly).
+        var fresh = Accumulator()
+        fresh.bucket = RollupBucket(metrics: r == 1 ? metricNames : [])
+        if r == 1 {
+            for m in fresh.bucket.metrics.indices where m < deltaBand.count {
+                if let (mean, std) = deltaBand[m] {
+                    fresh.bucket.metrics[m].baseMean = mean
+                    fresh.bucket.metrics[m].baseStd = std
+                }
+            }
+        }
+        return fresh
+    }
+
+    /// Static, so that the bucket is updated in place (a method of `self` would copy the open
+    /// buckets on every event).
+    @inline(__always)
+    static func add(_ f: Facts, _ event: Event, to acc: inout Accumulator, toolIDs: [Int], slots: Slots, metrics: Bool) {
+        acc.bucket.events += 1
+        if f.injection {
+            acc.bucket.injection += 1
+            if let user = f.attacker { RollupBucket.add(user, 1, to: &acc.bucket.attackers, cap: RollupBucket.maxUsers) }
+        }
+        if f.pii { acc.bucket.pii += 1 }
+        if f.guardrail.log >= 0 { acc.bucket.guardrail[f.guardrail.log] += 1 }
+        if f.guardrail.iw >= 0 { acc.bucket.guardrail[f.guardrail.iw] += 1 }
+        if f.riskBin >= 0 { acc.bucket.risk[f.riskBin] += 1 }
+        for id in toolIDs {
+            if acc.tools.count <= id { acc.tools += repeatElement(0, count: id + 1 - acc.tools.count) }
+            acc.tools[id] += 1
+        }
+        if let bin = f.latencyBin {
+            if acc.latency.count <= f.model { acc.latency += repeatElement(nil, count: f.model + 1 - acc.latency.count) }
+            if acc.latency[f.model] == nil { acc.latency[f.model] = DDSketch(alpha: RollupBucket.latencyAlpha) }
+            acc.latency[f.model]!.add(bin: bin)
+        }
+        if metrics {
+            let v = event.values
+            slots.metricDefinitions.withUnsafeBufferPointer { defs in
+                for m in defs.indices {
+                    if let x = defs[m].read(v[slots.metrics[m]]) {
+                        acc.bucket.metrics[m].sumMicros &+= Int64(max(-9e12, min(9e12, x * 1e6)).rounded())
+                        acc.bucket.metrics[m].n += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the buckets touched since the last commit (inside the commit's transaction), drops
+    /// five-minute buckets past their retention, and keeps only the latest event's bucket of each
+    /// resolution in memory.
+    public mutating func save(clock: EventTime) throws {
+        fold()
+        let upsert = "INSERT INTO rollups (res, bucket, data) VALUES (?, ?, ?) ON CONFLICT (res, bucket) DO UPDATE SET data = excluded.data"
+        var text: [UInt8] = []
+        for r in 0..<2 {
+            let res = r == 0 ? Rollups.fine : Rollups.hour
+            var touched = parked[r].sorted { $0.key < $1.key }
+            if currentDirty[r] { touched.append((currentKey[r], current[r])) }
+            for (b, acc) in touched {
+                text.removeAll(keepingCapacity: true)
+                acc.stored(tools: tools.names, models: models.names).write(to: &text)
+                try db.run(upsert, [.int(res), .int(b), .text(String(decoding: text, as: UTF8.self))])
+                newestStored[r] = max(newestStored[r], b)
+            }
+            parked[r].removeAll()
+            currentDirty[r] = false
+        }
+        guard !clock.isUnset else { return }
+        let cutoff = (clock - Rollups.fineRetention).micros / (Rollups.fine * 1_000_000)
+        if cutoff > prunedBefore + 12 {
+            try db.run("DELETE FROM rollups WHERE res = ? AND bucket < ?", [.int(Rollups.fine), .int(cutoff)])
+            prunedBefore = cutoff
+        }
+    }
+}
