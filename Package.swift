@@ -60,10 +60,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The operator's view: the monitoring guide's panels read from the rollups, as JSON, terminal
-        // tables and HTML with inline SVG (`report`, and the dashboard `serve` shows).
+        // tables and HTML with inline SVG (`report`, and the dashboard `serve` shows); the forensic
+        // queries (`session`, `user`).
         .target(
             name: "Dashboard",
-            dependencies: ["Pipeline", "IWDetectCore", "Baseline", "Alerts", .product(name: "Mustache", package: "swift-mustache")],
+            dependencies: ["Pipeline", "IWDetectCore", "Ingest", "Baseline", "Alerts", .product(name: "Mustache", package: "swift-mustache")],
             swiftSettings: swiftSettings
         ),
         // `iw-detect serve`: the HTTP input (Hummingbird), its endpoints and the daemon's lifecycle.

@@ -23,6 +23,7 @@ public enum Pages {
         // The templates are constants of this file: a parse error is a bug caught by the tests.
         try! l.register(pageTemplate, named: "page")
         try! l.register(alertTemplate, named: "alert")
+        try! l.register(sessionTemplate, named: "session")
         return l
     }()
 
@@ -130,6 +131,43 @@ public enum Pages {
         ]
         return library.render(context, withTemplate: "alert") ?? ""
     }
+
+    /// A session's events, as `iw-detect session` prints them (no prompt or output text): time,
+    /// source and line, user, model, scores, decision, tools, and the alerts marked.
+    public static func session(id: String, query: ForensicQuery, alertLink: (String) -> String) -> String {
+        let rows: [[String: Any]] = query.hits.map { h in
+            let e = h.event
+            func v(_ k: String) -> String { e[k].map { $0.stringValue ?? $0.serialized() } ?? "" }
+            var tools = ""
+            if case .array(let calls)? = e["tool_calls"] { tools = calls.compactMap { $0["name"]?.stringValue }.joined(separator: ", ") }
+            return ["time": v("timestamp"), "where": "\(h.source):\(h.line)", "user": v("user_id"), "model": v("model_id"),
+                    "injection": v("input_injection_score"), "risk": v("risk_score"), "pii": v("output_pii_detected"),
+                    "decision": [v("guardrail_action"), v("decision")].filter { !$0.isEmpty }.joined(separator: " "), "tools": tools,
+                    "alerts": h.alerts.map { ["rule": $0.rule, "severity": $0.severity, "href": alertLink($0.id)] }]
+        }
+        let context: [String: Any] = [
+            "id": id, "rows": rows, "count": rows.count, "none": rows.isEmpty && query.securityRecords.isEmpty,
+            "gaps": query.gaps.map { ["text": "\($0.source): lines \($0.firstLine)–\($0.lastLine) (\($0.events) event(s)) are missing: \($0.reason)"] },
+            "records": query.securityRecords.map { ["json": $0.serialized()] }, "style": style,
+        ]
+        return library.render(context, withTemplate: "session") ?? ""
+    }
+
+    static let sessionTemplate = """
+        <!doctype html>
+        <html lang="en"><head><meta charset="utf-8"><title>session {{id}} · iw-detect</title><style>{{{style}}}</style></head>
+        <body><header><h1>iw-detect</h1><a href="/">dashboard</a></header>
+        <main style="display:block">
+        <section class="box" id="session"><h2>Session {{id}}</h2><p class="sub">{{count}} event(s), read back from their source; no prompt or output text</p>
+        {{#none}}<p class="empty">no events of this session in the index</p>{{/none}}
+        {{#gaps}}<p class="status-dead">{{text}}</p>{{/gaps}}
+        <table><tr><th>time</th><th>source</th><th>user</th><th>model</th><th>injection</th><th>risk</th><th>PII</th><th>decision</th><th>tools</th><th>alerts</th></tr>
+        {{#rows}}<tr class="event"><td>{{time}}</td><td>{{where}}</td><td>{{user}}</td><td>{{model}}</td><td>{{injection}}</td><td>{{risk}}</td><td>{{pii}}</td><td>{{decision}}</td><td>{{tools}}</td>
+        <td>{{#alerts}}<a class="sev-{{severity}}" href="{{href}}">{{rule}}</a> {{/alerts}}</td></tr>{{/rows}}
+        </table>
+        {{#records}}<pre>{{json}}</pre>{{/records}}
+        </section></main></body></html>
+        """
 
     static let style = """
         body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}

@@ -1,3 +1,4 @@
+import Foundation
 import CSQLite
 
 /// An error from SQLite, with its result code; never carries bound values.
@@ -32,6 +33,7 @@ public final class Database {
     public init(path: String, readOnly: Bool = false) throws {
         self.path = path
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        let isNew = !readOnly && !FileManager.default.fileExists(atPath: path)
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
         handle = db
@@ -43,6 +45,9 @@ public final class Database {
         }
         sqlite3_busy_timeout(db, 10_000)
         do {
+            // A new file frees deleted pages on request (PRAGMA incremental_vacuum, after
+            // retention prunes): only settable before the first table and before WAL mode.
+            if isNew { try execute("PRAGMA auto_vacuum=INCREMENTAL") }
             // A corrupt or foreign file fails here, on the first read.
             try execute("PRAGMA journal_mode=WAL")
             // NORMAL in WAL mode: a commit survives a process crash (kill -9); power loss may lose

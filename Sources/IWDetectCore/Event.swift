@@ -26,11 +26,17 @@ public struct Event: Sendable {
         return "\(origin.source):\(origin.line)"
     }
 
-    /// Where an event was read.
+    /// Where an event was read: the source's name, the 1-based line number (a journal record's
+    /// sequence number) and the line's byte offset (its position in the journal).
     public struct Origin: Sendable, Hashable {
         public var source: String
         public var line: Int64
-        public init(source: String, line: Int64) { self.source = source; self.line = line }
+        public var offset: Int64
+        public init(source: String, line: Int64, offset: Int64 = 0) {
+            self.source = source
+            self.line = line
+            self.offset = offset
+        }
     }
 }
 

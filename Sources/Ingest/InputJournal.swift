@@ -29,6 +29,9 @@ public final class InputJournal: @unchecked Sendable {
         /// Counted per group commit: a group's bytes come back once all of it is consumed.
         public var maxBytes = 1 << 30
         public var sync = Sync.normal
+        /// Seconds a processed record is kept after it was received (0: deleted once processed),
+        /// for the forensic queries. Kept records do not count against the bounds.
+        public var keep: Double = 0
         public init(path: String) { self.path = path }
     }
 
@@ -73,6 +76,8 @@ public final class InputJournal: @unchecked Sendable {
     public let id: String
     public let maxRecords: Int
     public let maxBytes: Int
+    /// Seconds processed records are kept (``Options/keep``).
+    let keep: Double
     /// Bytes of records appended or queued and not yet consumed; and per committed group, its
     /// last sequence number and bytes, so that consuming gives them back.
     var pendingBytes = 0
@@ -95,6 +100,7 @@ public final class InputJournal: @unchecked Sendable {
         path = options.path
         maxRecords = options.maxRecords
         maxBytes = options.maxBytes
+        keep = options.keep
         db = try Database(path: options.path)
         if options.sync == .full { try db.execute("PRAGMA synchronous=FULL") }
         // No checkpoint inside an append's commit (it would put its fsyncs on the request path):
@@ -326,8 +332,17 @@ public final class InputJournal: @unchecked Sendable {
             cond.unlock()
             do {
                 try db.transaction {
-                    try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(deleteThrough)])
-                    try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(deleteThrough)])
+                    if keep > 0 {
+                        // Processed, and received longer ago than `keep`.
+                        let before = Date().timeIntervalSince1970 - keep
+                        let through = try db.query("SELECT max(last_seq) FROM journal_requests WHERE last_seq <= ? AND received_at < ?",
+                                                   [.int(deleteThrough), .double(before)]) { $0.isNull(0) ? Int64(0) : $0.int(0) }.first ?? 0
+                        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(through)])
+                        try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(through)])
+                    } else {
+                        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(deleteThrough)])
+                        try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(deleteThrough)])
+                    }
                 }
                 deleteFailures = 0
                 cond.lock()

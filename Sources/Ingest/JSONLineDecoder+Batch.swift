@@ -37,7 +37,7 @@ extension JSONLineDecoder {
                         out.blank += 1
                         continue
                     }
-                    switch decode(bytes, origin: Event.Origin(source: batch.source, line: number), padded: true) {
+                    switch decode(bytes, origin: Event.Origin(source: batch.source, line: number, offset: offset), padded: true) {
                     case .reject(let reason, let detail):
                         var r = Reject(source: batch.source, line: number, offset: offset, reason: reason, detail: detail, bytes: bytes)
                         r.sourcePath = batch.path

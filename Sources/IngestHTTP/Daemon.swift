@@ -56,6 +56,7 @@ public final class Daemon: @unchecked Sendable {
         options.maxRecords = settings.maxJournalRecords
         options.maxBytes = settings.maxJournalBytes
         options.sync = settings.journalSync
+        options.keep = settings.journalKeep
         journal = try InputJournal(options: options)
         statusDB = try Database(path: config.databasePath)
         journalSource = try JournalSource(journal: journal, db: statusDB, maxLineBytes: config.maxLineBytes)
@@ -88,7 +89,7 @@ public final class Daemon: @unchecked Sendable {
             journal: journal, metrics: metrics,
             readiness: { [unowned self] in self.readiness() },
             scrape: { [unowned self] in self.scrape() },
-            dashboard: DashboardRoutes(databasePath: engine.config.databasePath, token: token, liveRate: { [lineRate] in lineRate.rate() }))
+            dashboard: DashboardRoutes(databasePath: engine.config.databasePath, journalPath: journal.path, token: token, liveRate: { [lineRate] in lineRate.rate() }))
         var httpLogger = logger
         httpLogger.logLevel = max(logger.logLevel, .notice)
         let listen = settings.listen

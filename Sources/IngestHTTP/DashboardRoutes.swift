@@ -8,11 +8,14 @@ import Pipeline
 import Synchronization
 
 /// The operator's pages of `serve`: the dashboard at `/`, one JSON document per panel at
-/// `/api/panels/<name>?range=24h`, and an alert's page at `/alerts/<id>`. Read-only: each request
+/// `/api/panels/<name>?range=24h`, an alert's page at `/alerts/<id>` and a session's events at
+/// `/sessions/<id>` (from the forensic index). Read-only: each request
 /// reads the state database on a connection of its own (WAL readers do not block the pipeline),
 /// and the input's bearer token, when set, protects them too.
 struct DashboardRoutes: Sendable {
     let databasePath: String
+    /// The input journal (what HTTP events are read back from).
+    let journalPath: String
     let token: String?
     /// Lines per second over the last minute, from the running pipeline.
     let liveRate: @Sendable () -> Double?
@@ -45,8 +48,21 @@ struct DashboardRoutes: Sendable {
             let record = try? AlertRecord(json: row.3)
             let deliveries = try Outbox.entries(db, alertID: id).map { (sink: $0.sink, status: $0.status, attempts: Int64($0.attempts)) }
             return DashboardRoutes.html(.ok, Pages.alert(id: id, rule: row.0, severity: row.1, time: row.2, summary: record?.brief ?? "", json: row.3,
-                                                         deliveries: deliveries, sessionHref: nil, session: record?.sessionID))
+                                                         deliveries: deliveries, sessionHref: record?.sessionID.map(DashboardRoutes.sessionHref),
+                                                         session: record?.sessionID))
         }
+        router.get("/sessions/{id}") { request, context in
+            guard self.authorized(request) else { return self.unauthorized() }
+            let id = context.parameters.get("id") ?? ""
+            let db = try Database(path: self.databasePath, readOnly: true)
+            let q = try ForensicQuery.session(db, id: id, journalPath: self.journalPath)
+            return DashboardRoutes.html(.ok, Pages.session(id: id, query: q, alertLink: { "/alerts/" + $0 }))
+        }
+    }
+
+    /// A session's page (the id percent-encoded as a path segment).
+    @Sendable static func sessionHref(_ id: String) -> String {
+        "/sessions/" + (id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id)
     }
 
     func page(_ request: Request) throws -> Response {
@@ -55,6 +71,7 @@ struct DashboardRoutes: Sendable {
         let panels = try read(range)
         var options = Pages.Options()
         options.alertLink = { "/alerts/" + $0 }
+        options.sessionLink = DashboardRoutes.sessionHref
         return DashboardRoutes.html(.ok, Pages.dashboard(panels, options: options))
     }
 

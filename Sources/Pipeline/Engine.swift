@@ -13,7 +13,7 @@ import Logging
 import Rules
 
 /// All migrations of the state database, in order.
-public let allMigrations: [Migration] = IngestStore.migrations + BaselineStore.migrations + RuleStateStore.migrations + AlertStore.migrations + ExportStore.migrations + Rollups.migrations
+public let allMigrations: [Migration] = IngestStore.migrations + BaselineStore.migrations + RuleStateStore.migrations + AlertStore.migrations + ExportStore.migrations + Rollups.migrations + Forensics.migrations
 
 /// Opens the state database and brings its schema up to date.
 public func openStateDatabase(_ path: String) throws -> Database {
@@ -91,6 +91,8 @@ public final class Engine {
     var exporter: Exporter?
     /// The dashboard's rollups, committed with each batch (nil with `rollups: false`).
     var rollups: Rollups?
+    /// The forensic index, the security log and retention, committed with each batch.
+    var forensics: Forensics
     /// The recompute count the rollups' baseline band was taken at.
     var rollupBand: Int64 = -1
     /// A local sink's write failed: the next commit delivers from the outbox (its retries).
@@ -128,6 +130,7 @@ public final class Engine {
         let db = try openStateDatabase(config.databasePath)
         self.db = db
         rollups = config.rollups ? try Rollups(db: db, metrics: config.metrics, fields: &table) : nil
+        forensics = try Forensics(db: db, settings: config.retention, fields: &table)
         self.decoder = JSONLineDecoder(fields: table, maxLineBytes: config.maxLineBytes)
         self.committer = StateCommitter(db: db)
         try exporter?.loadStalls(db)
@@ -178,6 +181,7 @@ public final class Engine {
         }
         self.exporter = exporter
         rollups?.register(metrics: config.metrics, fields: &table)
+        forensics.register(&table)
         for d in loaded.diagnostics { logger.warning("\(d.description)") }
         let (rules, outcome) = processor.rules.reloaded(with: next)
         processor.rules = rules
@@ -282,8 +286,10 @@ public final class Engine {
             let (batch, status) = try source.next()
             decoded.removeAll()
             decoder.decode(batch, into: &decoded)
+            if !decoded.events.isEmpty { try forensics.use(Engine.sourceIdentity(batch)) }
             for event in decoded.events {
                 processor.process(event)
+                forensics.observe(event, detections: processor.detections)
                 if rollups != nil {
                     if processor.counts.recomputes != rollupBand {
                         rollupBand = processor.counts.recomputes
@@ -352,6 +358,14 @@ public final class Engine {
         return summary
     }
 
+    /// Where a batch's events are, for the forensic index: a file by resolved path and
+    /// fingerprint, the input journal by its id, standard input.
+    static func sourceIdentity(_ batch: LineBatch) -> (kind: String, name: String, path: String, fingerprint: String) {
+        guard let c = batch.checkpoint else { return ("stdin", batch.source, "stdin", "") }
+        if c.key == JournalSource.checkpointKey { return ("journal", batch.source, c.key, c.fingerprint) }
+        return ("file", batch.source, batch.path ?? c.key, c.fingerprint)
+    }
+
     /// The processor's counts into the summary.
     func takeCounts() {
         summary.detections = processor.counts.detections
@@ -366,9 +380,13 @@ public final class Engine {
         let began = ContinuousClock.now
         let alerts = processor.takeAlerts()
         let exports = exporter?.take()
-        let queued = try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, rollups: &rollups, checkpoints: checkpoints,
+        let (queued, pruned) = try committer.commit(rejects: rejects, alerts: alerts, processor: &processor, rollups: &rollups, forensics: &forensics,
+                                                    checkpoints: checkpoints,
                                           exports: exports.map { ($0.chunks, $0.skipped) })
         summary.duplicateAlerts += Int64(queued.filter { !$0 }.count)
+        if pruned {
+            do { try Forensics.freeSpace(db) } catch { logger.warning("retention: could not free the pruned pages: \(error)") }
+        }
         if let exports { try noteExports(exports) }
         if !alerts.isEmpty || summary.commits == 0 {
             if !alerts.isEmpty { beforeLocalOutput?() }

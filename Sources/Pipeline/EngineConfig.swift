@@ -30,6 +30,8 @@ public struct EngineConfig: Sendable {
     /// Keep the dashboard's rollups (`rollups`, default true): what `report` and serve's
     /// dashboard read.
     public var rollups = true
+    /// What is kept for how long (`retention:`), and whether the forensic index is kept.
+    public var retention = RetentionSettings()
     /// Force a readable (true) or JSON (false) stdout, instead of deciding by isatty.
     public var readableStdout: Bool?
     public var serve = ServeSettings()
@@ -62,8 +64,9 @@ public struct ConfigError: Error, CustomStringConvertible {
 extension EngineConfig {
     /// The config file's keys, by section (`""` is the top level).
     static let keys: [String: [String]] = [
-        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports", "rollups"],
-        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
+        "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports", "rollups", "retention"],
+        "retention": ["hot_days", "security_days", "alert_days", "reject_days", "index"],
+        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "journal_keep", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine", "seasonality"],
         "quarantine": ["persist", "min_users", "min_sessions", "min_share", "move_threshold"],
@@ -105,6 +108,13 @@ extension EngineConfig {
         if let v = r.stringList(top, "fields", "fields") { fields = v }
         if let v = r.bool(top, "stdout", "stdout") { stdout = v }
         if let v = r.bool(top, "rollups", "rollups") { rollups = v }
+        if let node = top["retention"], let t = r.mapping(node, "retention", keys: EngineConfig.keys["retention"]!) {
+            if let v = r.int(t, "hot_days", "retention.hot_days", in: 1...3650) { retention.hotDays = Int(v) }
+            if let v = r.int(t, "security_days", "retention.security_days", in: 1...36500) { retention.securityDays = Int(v) }
+            if let v = r.int(t, "alert_days", "retention.alert_days", in: 1...36500) { retention.alertDays = Int(v) }
+            if let v = r.int(t, "reject_days", "retention.reject_days", in: 1...36500) { retention.rejectDays = Int(v) }
+            if let v = r.bool(t, "index", "retention.index") { retention.index = v }
+        }
         if let node = top["baseline"], let b = r.mapping(node, "baseline", keys: EngineConfig.keys["baseline"]!) {
             if let v = r.int(b, "window_days", "baseline.window_days", in: 1...365) { baseline.windowDays = v }
             if let v = r.int(b, "min_samples", "baseline.min_samples", in: 1...1_000_000_000) { baseline.minSamples = v }
@@ -164,6 +174,7 @@ extension EngineConfig {
                     r.error(m["journal_sync"], "bad_value", "serve.journal_sync must be normal or full, got '\(v)'")
                 }
             }
+            if let v = r.duration(m, "journal_keep", "serve.journal_keep", in: .seconds(0)...(.days(365))) { serve.journalKeep = Double(v.micros) / 1e6 }
             if let v = r.int(m, "max_journal_records", "serve.max_journal_records", in: 1...100_000_000) { serve.maxJournalRecords = Int(v) }
             if let v = r.int(m, "max_journal_bytes", "serve.max_journal_bytes", in: 1024...(1 << 40)) { serve.maxJournalBytes = Int(v) }
             if let v = r.double(m, "shutdown_timeout", "serve.shutdown_timeout", in: 0...3600) { serve.shutdownTimeout = v }

@@ -15,6 +15,9 @@ public struct ServeSettings: Sendable {
     /// Bytes of those records at most (503 with Retry-After above).
     public var maxJournalBytes = 1 << 30
     public var journalSync = InputJournal.Sync.normal
+    /// How long processed records stay in the journal (seconds; 0: deleted once processed), so
+    /// that `iw-detect session` and `user` can read HTTP events back.
+    public var journalKeep: Double = 0
     /// The bearer token requests must carry, when set.
     public var token: SecretReference?
     /// How long a shutdown may take to drain the journal and deliver pending alerts.

@@ -16,12 +16,13 @@ public struct StateCommitter {
 
     /// Commits a batch. Alerts already in the database (the same input raised again) are not
     /// queued twice.
-    /// - Returns: which of `alerts` were queued (false: it was already there).
+    /// - Returns: which of `alerts` were queued (false: it was already there), and whether
+    ///   retention pruned (the space is freed after the commit).
     /// - Throws: ``DatabaseError``; then nothing of the batch is committed.
     @discardableResult
-    public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>, rollups: inout Rollups?,
+    public func commit(rejects: [Reject], alerts: [(AlertRecord, channels: [String])], processor: inout Processor<BaselineModel>, rollups: inout Rollups?, forensics: inout Forensics,
                        checkpoints: some Sequence<SourceCheckpoint>,
-                       exports: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped])? = nil) throws -> [Bool] {
+                       exports: (chunks: [ExportStore.Chunk], skipped: [ExportStore.Skipped])? = nil) throws -> (queued: [Bool], pruned: Bool) {
         processor.sweep()
         return try db.transaction {
             try IngestStore.insert(rejects, into: db)
@@ -30,9 +31,10 @@ public struct StateCommitter {
             try RuleStateStore.save(&processor.rules, to: db)
             try AlertStore.save(&processor.suppressor, to: db)
             try rollups?.save(clock: processor.rules.clock)
+            let pruned = try forensics.save()
             if let exports { try ExportStore.insert(exports.chunks, skipped: exports.skipped, now: Date().timeIntervalSince1970, into: db) }
             for c in checkpoints { try IngestStore.save(c, into: db) }
-            return queued
+            return (queued, pruned)
         }
     }
 }

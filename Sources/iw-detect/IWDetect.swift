@@ -18,7 +18,7 @@ struct IWDetect: AsyncParsableCommand {
         version: IWDetectVersion.current,
         subcommands: [
             IngestCommand.self, TailCommand.self, RejectsCommand.self, AlertsCommand.self, BaselineCommand.self, RulesCommand.self,
-            SinksCommand.self, ExportsCommand.self, GenerateCommand.self, ServeCommand.self, ReportCommand.self,
+            SinksCommand.self, ExportsCommand.self, GenerateCommand.self, ServeCommand.self, ReportCommand.self, SessionCommand.self, UserCommand.self, PruneCommand.self,
         ]
     )
 

@@ -14,7 +14,8 @@ import Testing
         let generated = try run(iwDetectBinary, ["generate", "--lines", "6000"])
         #expect(generated.status == 0)
         let lines = generated.stdout.split(separator: "\n").map(String.init)
-        dir.write("config.yaml", "stdout: false\n")
+        // Processed records stay an hour in the journal: a session's page reads them back.
+        dir.write("config.yaml", "stdout: false\nserve:\n  journal_keep: 1h\n")
         let serve = try ServeProcess(dir, db: dir.file("state.db"), arguments: ["--config", dir.file("config.yaml")], environment: environment)
         for start in stride(from: 0, to: lines.count, by: 500) {
             let chunk = lines[start..<min(lines.count, start + 500)].joined(separator: "\n")
@@ -47,7 +48,7 @@ import Testing
         let probe = try chromium("file://" + bad, dir: dir)
         #expect(probe.console.contains { $0.contains("planted") } && probe.console.contains { $0.contains("Uncaught ReferenceError") }, "\(probe.console)")
 
-        let (serve, _) = try fed(dir)
+        let (serve, lines) = try fed(dir)
         let page = try chromium(serve.url + "/?range=24h", dir: dir)
         #expect(page.console.isEmpty, "console: \(page.console)")
         for name in ["injection_attempts", "top_attackers", "pii_leakage", "guardrail_effectiveness", "latency_percentiles", "tool_calls",
@@ -68,6 +69,14 @@ import Testing
         let path = page.dom[link].dropFirst(6).dropLast()
         let detail = try chromium(serve.url + path, dir: dir)
         #expect(detail.console.isEmpty && detail.dom.contains("Delivery"), "\(detail.console)")
+        // And from an alert to its session's events, read back from the journal's records.
+        let sessionPage = http("GET", serve.url + "/sessions/sess-attack-0").body
+        let expected = lines.filter { $0.contains("\"session_id\":\"sess-attack-0\"") }.count
+        #expect(expected > 0)
+        #expect(sessionPage.components(separatedBy: "<tr class=\"event\">").count - 1 == expected, "\(sessionPage.suffix(2000))")
+        #expect(!sessionPage.contains("are missing"))
+        #expect(sessionPage.contains("rapid_fire_injection_attempts"), "the session's alert is marked")
+        #expect(page.dom.contains("href=\"/sessions/sess-attack-"), "the alerts link to their sessions")
 
         let shot = dir.file("dashboard.png")
         _ = try chromium(serve.url + "/?range=24h", dir: dir, screenshot: shot)

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import IWDetectCore
+import Ingest
+import Pipeline
+
+/// The monitoring guide's `query_session` and `query_user_history`: every event of a session or
+/// user, in time order, read back from where the forensic index says it is (the original file,
+/// or the input journal). Nothing is read from a copy; a source that is gone (rotated away,
+/// replaced, deleted, or a journal record already dropped) is reported per range of lines.
+public struct ForensicQuery {
+    /// One event found.
+    public struct Hit: Sendable {
+        public var second: Int64
+        /// The source's name as ingested, its path then, the file actually read (another when it
+        /// was rotated), the line.
+        public var source: String
+        public var path: String
+        public var readFrom: String
+        public var line: Int64
+        public var event: JSONValue
+        /// The alerts this event raised or was part of: rule, severity, alert id.
+        public var alerts: [(rule: String, severity: String, id: String)]
+    }
+
+    /// A range of indexed events that could not be read.
+    public struct Gap: Sendable {
+        public var source: String
+        public var firstLine: Int64
+        public var lastLine: Int64
+        public var events: Int
+        public var reason: String
+    }
+
+    public var hits: [Hit] = []
+    public var gaps: [Gap] = []
+    /// Security events of the session or user whose index entries are past `retention.hot_days`:
+    /// their redacted records from the security log.
+    public var securityRecords: [JSONValue] = []
+
+    struct Source {
+        var kind: String, name: String, path: String, fingerprint: String
+    }
+
+    /// Every event of session `id`.
+    public static func session(_ db: Database, id: String, journalPath: String) throws -> ForensicQuery {
+        let postings = try self.postings(db, key: ForensicIndex.sessionKey(id))
+        var q = try resolve(db, postings, journalPath: journalPath) { $0["session_id"]?.stringValue == id }
+        try q.attachAlerts(db, column: "session_id", id: id)
+        if q.hits.isEmpty && q.gaps.isEmpty {
+            q.securityRecords = try db.query("SELECT record FROM security_events WHERE session_id = ? ORDER BY time, id", [.text(id)]) { $0.text(0) }
+                .compactMap { try? JSONValue.parse($0) }
+        }
+        return q
+    }
+
+    /// Every event of user `id` at or after `since` (epoch seconds).
+    public static func user(_ db: Database, id: String, since: Int64, journalPath: String) throws -> ForensicQuery {
+        let user = ForensicIndex.userKey(id)
+        var keys = try db.query("SELECT session FROM forensic_user_sessions WHERE user = ? AND last_time >= ?", [.int(user), .int(since)]) { $0.int(0) }
+        keys.append(user)
+        var postings: [ForensicIndex.Posting] = []
+        for k in keys { postings += try self.postings(db, key: k).filter { $0.second >= since } }
+        var q = try resolve(db, postings, journalPath: journalPath) { $0["user_id"]?.stringValue == id }
+        try q.attachAlerts(db, column: "user_id", id: id)
+        q.securityRecords = try db.query("""
+            SELECT record FROM security_events WHERE user_id = ? AND time >= ? AND time < ? ORDER BY time, id
+            """, [.text(id), .int(since * 1_000_000), .int(try oldestIndexed(db) * 1_000_000)]) { $0.text(0) }.compactMap { try? JSONValue.parse($0) }
+        return q
+    }
+
+    /// The oldest second the index still covers (security records before it stand in).
+    static func oldestIndexed(_ db: Database) throws -> Int64 {
+        let rows = try db.query("SELECT min(last_time) FROM forensic_postings") { $0.isNull(0) ? Int64.max : $0.int(0) }
+        return rows.first ?? Int64.max
+    }
+
+    static func postings(_ db: Database, key: Int64) throws -> [ForensicIndex.Posting] {
+        try db.query("SELECT data FROM forensic_postings WHERE key = ? ORDER BY chunk", [.int(key)]) { $0.blob(0) }
+            .flatMap { ForensicIndex.decode($0) ?? [] }
+    }
+
+    /// Reads each posting's line; `belongs` checks that the line is the one indexed (a line of
+    /// another id means the file changed under the same name and fingerprint).
+    static func resolve(_ db: Database, _ postings: [ForensicIndex.Posting], journalPath: String,
+                        belongs: (JSONValue) -> Bool) throws -> ForensicQuery {
+        var q = ForensicQuery()
+        let bySource = Dictionary(grouping: postings, by: \.source)
+        for (sourceID, list) in bySource.sorted(by: { $0.key < $1.key }) {
+            let list = list.sorted { $0.offset != $1.offset ? $0.offset < $1.offset : $0.line < $1.line }
+            guard let s = try db.query("SELECT kind, name, path, fingerprint FROM forensic_sources WHERE id = ?", [.int(sourceID)], {
+                Source(kind: $0.text(0), name: $0.text(1), path: $0.text(2), fingerprint: $0.text(3))
+            }).first else {
+                q.gap(list, source: "source #\(sourceID)", reason: "the index names a source it does not list")
+                continue
+            }
+            switch s.kind {
+            case "file": q.readFile(s, list, belongs: belongs)
+            case "journal": q.readJournal(s, list, journalPath: journalPath, belongs: belongs)
+            default: q.gap(list, source: s.name, reason: "standard input cannot be read again")
+            }
+        }
+        q.hits.sort { ($0.second, $0.source, $0.line) < ($1.second, $1.source, $1.line) }
+        q.gaps.sort { ($0.source, $0.firstLine) < ($1.source, $1.firstLine) }
+        return q
+    }
+
+    mutating func gap(_ list: [ForensicIndex.Posting], source: String, reason: String) {
+        guard let first = list.map(\.line).min(), let last = list.map(\.line).max() else { return }
+        gaps.append(Gap(source: source, firstLine: first, lastLine: last, events: list.count, reason: reason))
+    }
+
+    /// The file the source was: at its path if the fingerprint still matches, else a rotated
+    /// sibling (`app.log.1`, `app.log-20261101`) that has it.
+    static func locate(_ s: Source) -> (fd: Int32, path: String)? {
+        guard let fp = FileFingerprint(stored: s.fingerprint) else { return nil }
+        func matching(_ path: String) -> Int32? {
+            let fd = open(path, O_RDONLY)
+            guard fd >= 0 else { return nil }
+            if fp.matches(fd: fd) { return fd }
+            close(fd)
+            return nil
+        }
+        if let fd = matching(s.path) { return (fd, s.path) }
+        let dir = (s.path as NSString).deletingLastPathComponent, base = (s.path as NSString).lastPathComponent
+        let siblings = ((try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir)) ?? [])
+            .filter { $0 != base && $0.hasPrefix(base) }.sorted()
+        for name in siblings {
+            let path = (dir as NSString).appendingPathComponent(name)
+            if let fd = matching(path) { return (fd, path) }
+        }
+        return nil
+    }
+
+    mutating func readFile(_ s: Source, _ list: [ForensicIndex.Posting], belongs: (JSONValue) -> Bool) {
+        guard let (fd, path) = ForensicQuery.locate(s) else {
+            let exists = FileManager.default.fileExists(atPath: s.path)
+            gap(list, source: s.name, reason: exists ? "\(s.path) is now another file (rotated or replaced) and no file beside it has the indexed content"
+                                                    : "\(s.path) is gone (rotated away or deleted) and no file beside it has the indexed content")
+            return
+        }
+        defer { close(fd) }
+        var changed: [ForensicIndex.Posting] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        for p in list {
+            guard let line = ForensicQuery.line(fd: fd, at: p.offset, buffer: &buffer), let json = try? JSONValue.parse(String(decoding: line, as: UTF8.self)),
+                  belongs(json) else {
+                changed.append(p)
+                continue
+            }
+            hits.append(Hit(second: p.second, source: s.name, path: s.path, readFrom: path, line: p.line, event: json, alerts: []))
+        }
+        if !changed.isEmpty { gap(changed, source: s.name, reason: "\(path) no longer holds these lines where they were (the file was rewritten)") }
+    }
+
+    /// The line starting at `offset` (without its newline), at most 16 MiB.
+    static func line(fd: Int32, at offset: Int64, buffer: inout [UInt8]) -> [UInt8]? {
+        var out: [UInt8] = []
+        var pos = offset
+        while out.count < 16 << 20 {
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, $0.count, off_t(pos)) }
+            guard n > 0 else { return out.isEmpty ? nil : out }
+            if let nl = buffer.prefix(n).firstIndex(of: 0x0A) {
+                out += buffer[..<nl]
+                return out
+            }
+            out += buffer.prefix(n)
+            pos += Int64(n)
+        }
+        return nil
+    }
+
+    mutating func readJournal(_ s: Source, _ list: [ForensicIndex.Posting], journalPath: String, belongs: (JSONValue) -> Bool) {
+        guard FileManager.default.fileExists(atPath: journalPath), let journal = try? Database(path: journalPath, readOnly: true),
+              (try? journal.query("SELECT value FROM journal_meta WHERE key = 'id'") { $0.text(0) }.first) == s.fingerprint else {
+            gap(list, source: "http", reason: "the input journal \(journalPath) is gone or is another journal")
+            return
+        }
+        var dropped: [ForensicIndex.Posting] = []
+        for p in list {
+            guard let body = try? journal.query("SELECT body FROM journal_records WHERE seq = ?", [.int(p.line)], { $0.blob(0) }).first,
+                  let json = try? JSONValue.parse(String(decoding: body, as: UTF8.self)), belongs(json) else {
+                dropped.append(p)
+                continue
+            }
+            hits.append(Hit(second: p.second, source: "http", path: journalPath, readFrom: journalPath, line: p.line, event: json, alerts: []))
+        }
+        if !dropped.isEmpty { gap(dropped, source: "http", reason: "the input journal no longer holds these records (it drops records once they are processed)") }
+    }
+
+    /// Marks each hit with the alerts that name it (as the triggering event or in the window).
+    mutating func attachAlerts(_ db: Database, column: String, id: String) throws {
+        let rows = try db.query("SELECT id, rule, severity, json FROM alerts WHERE json_extract(json, '$.\(column)') = ? ORDER BY seq", [.text(id)]) {
+            ($0.text(0), $0.text(1), $0.text(2), $0.text(3))
+        }
+        var byEvent: [String: [(String, String, String)]] = [:]
+        for (alertID, rule, severity, text) in rows {
+            guard let json = try? JSONValue.parse(text) else { continue }
+            var ids = Set<String>()
+            if let e = json["event_id"]?.stringValue { ids.insert(e) }
+            if case .array(let list)? = json["event_ids"] { for case .string(let e) in list { ids.insert(e) } }
+            for e in ids { byEvent[e, default: []].append((rule, severity, alertID)) }
+        }
+        for i in hits.indices {
+            let e = hits[i].event
+            let eventID = [e["log_id"]?.stringValue, e["request_id"]?.stringValue].compactMap { $0 }.first { !$0.isEmpty } ?? "\(hits[i].source):\(hits[i].line)"
+            hits[i].alerts = (byEvent[eventID] ?? []).map { (rule: $0.0, severity: $0.1, id: $0.2) }
+        }
+    }
+}
