@@ -45,7 +45,9 @@ extension DDSketch {
         while lo >= 0 || hi < bins.count {
             let dl = lo >= 0 ? median - bins[lo].value : .infinity
             let dh = hi < bins.count ? bins[hi].value - median : .infinity
-            if dl <= dh { seen += bins[lo].count; mad = dl; lo -= 1 } else { seen += bins[hi].count; mad = dh; hi += 1 }
+            // Which side is still there decides first: with bins at the edge of the Double range
+            // both distances can be infinite.
+            if hi >= bins.count || (lo >= 0 && dl <= dh) { seen += bins[lo].count; mad = dl; lo -= 1 } else { seen += bins[hi].count; mad = dh; hi += 1 }
             if seen > target { break }
         }
         var sum = 0.0

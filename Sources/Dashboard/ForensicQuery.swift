@@ -46,10 +46,20 @@ public struct ForensicQuery {
         var kind: String, name: String, path: String, fingerprint: String
     }
 
+    /// What a line read back is to the query.
+    enum Match {
+        /// An event of the session or user asked for.
+        case yes
+        /// Another user's event in a session the user took part in: not theirs, not a gap.
+        case other
+        /// Not the event indexed there: the source changed.
+        case no
+    }
+
     /// Every event of session `id`.
     public static func session(_ db: Database, id: String, journalPath: String) throws -> ForensicQuery {
         let postings = try self.postings(db, key: ForensicIndex.sessionKey(id))
-        var q = try resolve(db, postings, journalPath: journalPath) { $0["session_id"]?.stringValue == id }
+        var q = try resolve(db, postings, journalPath: journalPath) { $0["session_id"]?.stringValue == id ? .yes : .no }
         try q.attachAlerts(db, column: "session_id", id: id)
         if q.hits.isEmpty && q.gaps.isEmpty {
             q.securityRecords = try db.query("SELECT record FROM security_events WHERE session_id = ? ORDER BY time, id", [.text(id)]) { $0.text(0) }
@@ -65,18 +75,25 @@ public struct ForensicQuery {
         keys.append(user)
         var postings: [ForensicIndex.Posting] = []
         for k in keys { postings += try self.postings(db, key: k).filter { $0.second >= since } }
-        var q = try resolve(db, postings, journalPath: journalPath) { $0["user_id"]?.stringValue == id }
+        let sessions = Set(keys)
+        var q = try resolve(db, postings, journalPath: journalPath) { event in
+            if event["user_id"]?.stringValue == id { return .yes }
+            // A line of one of the user's sessions that another user (or no user) wrote.
+            if let s = event["session_id"]?.stringValue, sessions.contains(ForensicIndex.sessionKey(s)) { return .other }
+            return .no
+        }
         try q.attachAlerts(db, column: "user_id", id: id)
         q.securityRecords = try db.query("""
             SELECT record FROM security_events WHERE user_id = ? AND time >= ? AND time < ? ORDER BY time, id
-            """, [.text(id), .int(since * 1_000_000), .int(try oldestIndexed(db) * 1_000_000)]) { $0.text(0) }.compactMap { try? JSONValue.parse($0) }
+            """, [.text(id), .int(since * 1_000_000), .int(try oldestIndexed(db))]) { $0.text(0) }.compactMap { try? JSONValue.parse($0) }
         return q
     }
 
-    /// The oldest second the index still covers (security records before it stand in).
+    /// The oldest time (microseconds) the index still covers: security records before it stand in.
     static func oldestIndexed(_ db: Database) throws -> Int64 {
-        let rows = try db.query("SELECT min(last_time) FROM forensic_postings") { $0.isNull(0) ? Int64.max : $0.int(0) }
-        return rows.first ?? Int64.max
+        let oldest = try db.query("SELECT min(last_time) FROM forensic_postings") { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
+        guard let oldest, oldest < Int64.max / 1_000_000 else { return .max }
+        return oldest * 1_000_000
     }
 
     static func postings(_ db: Database, key: Int64) throws -> [ForensicIndex.Posting] {
@@ -87,9 +104,12 @@ public struct ForensicQuery {
     /// Reads each posting's line; `belongs` checks that the line is the one indexed (a line of
     /// another id means the file changed under the same name and fingerprint).
     static func resolve(_ db: Database, _ postings: [ForensicIndex.Posting], journalPath: String,
-                        belongs: (JSONValue) -> Bool) throws -> ForensicQuery {
+                        belongs: (JSONValue) -> Match) throws -> ForensicQuery {
         var q = ForensicQuery()
-        let bySource = Dictionary(grouping: postings, by: \.source)
+        // The same line indexed twice (the same input read again with --reingest) is one event.
+        var seen = Set<[Int64]>()
+        let unique = postings.filter { seen.insert([$0.source, $0.line, $0.offset]).inserted }
+        let bySource = Dictionary(grouping: unique, by: \.source)
         for (sourceID, list) in bySource.sorted(by: { $0.key < $1.key }) {
             let list = list.sorted { $0.offset != $1.offset ? $0.offset < $1.offset : $0.line < $1.line }
             guard let s = try db.query("SELECT kind, name, path, fingerprint FROM forensic_sources WHERE id = ?", [.int(sourceID)], {
@@ -136,7 +156,7 @@ public struct ForensicQuery {
         return nil
     }
 
-    mutating func readFile(_ s: Source, _ list: [ForensicIndex.Posting], belongs: (JSONValue) -> Bool) {
+    mutating func readFile(_ s: Source, _ list: [ForensicIndex.Posting], belongs: (JSONValue) -> Match) {
         guard let (fd, path) = ForensicQuery.locate(s) else {
             let exists = FileManager.default.fileExists(atPath: s.path)
             gap(list, source: s.name, reason: exists ? "\(s.path) is now another file (rotated or replaced) and no file beside it has the indexed content"
@@ -147,10 +167,14 @@ public struct ForensicQuery {
         var changed: [ForensicIndex.Posting] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         for p in list {
-            guard let line = ForensicQuery.line(fd: fd, at: p.offset, buffer: &buffer), let json = try? JSONValue.parse(String(decoding: line, as: UTF8.self)),
-                  belongs(json) else {
+            guard let line = ForensicQuery.line(fd: fd, at: p.offset, buffer: &buffer), let json = try? JSONValue.parse(String(decoding: line, as: UTF8.self)) else {
                 changed.append(p)
                 continue
+            }
+            switch belongs(json) {
+            case .no: changed.append(p); continue
+            case .other: continue
+            case .yes: break
             }
             hits.append(Hit(second: p.second, source: s.name, path: s.path, readFrom: path, line: p.line, event: json, alerts: []))
         }
@@ -174,7 +198,7 @@ public struct ForensicQuery {
         return nil
     }
 
-    mutating func readJournal(_ s: Source, _ list: [ForensicIndex.Posting], journalPath: String, belongs: (JSONValue) -> Bool) {
+    mutating func readJournal(_ s: Source, _ list: [ForensicIndex.Posting], journalPath: String, belongs: (JSONValue) -> Match) {
         guard FileManager.default.fileExists(atPath: journalPath), let journal = try? Database(path: journalPath, readOnly: true),
               (try? journal.query("SELECT value FROM journal_meta WHERE key = 'id'") { $0.text(0) }.first) == s.fingerprint else {
             gap(list, source: "http", reason: "the input journal \(journalPath) is gone or is another journal")
@@ -183,9 +207,14 @@ public struct ForensicQuery {
         var dropped: [ForensicIndex.Posting] = []
         for p in list {
             guard let body = try? journal.query("SELECT body FROM journal_records WHERE seq = ?", [.int(p.line)], { $0.blob(0) }).first,
-                  let json = try? JSONValue.parse(String(decoding: body, as: UTF8.self)), belongs(json) else {
+                  let json = try? JSONValue.parse(String(decoding: body, as: UTF8.self)) else {
                 dropped.append(p)
                 continue
+            }
+            switch belongs(json) {
+            case .no: dropped.append(p); continue
+            case .other: continue
+            case .yes: break
             }
             hits.append(Hit(second: p.second, source: "http", path: journalPath, readFrom: journalPath, line: p.line, event: json, alerts: []))
         }

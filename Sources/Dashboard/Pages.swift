@@ -66,7 +66,7 @@ public enum Pages {
         let lat = p.latencyRows
         var latencyItems: [(String, Int64)] = []
         for r in lat.prefix(6) {
-            for (q, v) in [("p50", r.p50), ("p95", r.p95), ("p99", r.p99)] { latencyItems.append(("\(r.model) \(q)", Int64((v ?? 0).rounded()))) }
+            for (q, v) in [("p50", r.p50), ("p95", r.p95), ("p99", r.p99)] { latencyItems.append(("\(r.model) \(q)", Int64(min(max((v ?? 0).rounded(), 0), 9e15)))) }
         }
         panel("latency_percentiles", "Model latency percentiles", "inference_latency_ms per model, ms", points: lat.count,
               Chart.bars("latency percentiles per model", latencyItems, cls: "bar lat"))
@@ -169,6 +169,19 @@ public enum Pages {
         </section></main></body></html>
         """
 
+    /// The dashboard's one script, served from `/static/refresh.js` (the page's Content-Security-
+    /// Policy allows scripts from the server only, none inline): the opt-in 30 s refresh.
+    public static let refreshScript = """
+        (function () {
+          var box = document.getElementById("refresh");
+          var on = window.location.hash === "#refresh";
+          box.checked = on;
+          box.addEventListener("change", function () { window.location.hash = box.checked ? "refresh" : ""; if (box.checked) { window.location.reload(); } });
+          if (on) { window.setTimeout(function () { window.location.reload(); }, 30000); }
+        })();
+
+        """
+
     static let style = """
         body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
         header{display:flex;gap:16px;align-items:baseline;padding:12px 20px;background:#1d2330;color:#fff;flex-wrap:wrap}
@@ -218,15 +231,7 @@ public enum Pages {
         </section>
         </main>
         <footer>generated {{generated}} · ranges end at the stream clock (the newest event)</footer>
-        {{#live}}<script>
-        (function () {
-          var box = document.getElementById("refresh");
-          var on = window.location.hash === "#refresh";
-          box.checked = on;
-          box.addEventListener("change", function () { window.location.hash = box.checked ? "refresh" : ""; if (box.checked) { window.location.reload(); } });
-          if (on) { window.setTimeout(function () { window.location.reload(); }, 30000); }
-        })();
-        </script>{{/live}}
+        {{#live}}<script src="/static/refresh.js"></script>{{/live}}
         </body></html>
         """
 

@@ -25,11 +25,13 @@ public struct PanelRange: Sendable, Equatable {
         span = d
         let seconds = d.micros / 1_000_000
         // At most about 170 points: 1h by 5 minutes, 24h by 15 minutes, 7d by hour, 30d by 6 hours.
-        step = PanelRange.niceSteps.first { $0 * 170 >= seconds } ?? 86_400 * ((seconds / 170 + 86_399) / 86_400)
+        let nice = PanelRange.niceSteps.first { $0 * 170 >= seconds } ?? 86_400 * ((seconds / 170 + 86_399) / 86_400)
+        // Past the five-minute buckets' retention the hour buckets are read: steps of an hour at least.
+        step = d > Rollups.fineRetention ? max(nice, 3600) : nice
     }
 
     /// Five-minute buckets serve ranges up to their retention at steps under an hour; hours the rest.
-    var resolution: Int64 { step < 3600 && span <= Rollups.fineRetention ? Rollups.fine : Rollups.hour }
+    var resolution: Int64 { span <= Rollups.fineRetention && step < 3600 ? Rollups.fine : Rollups.hour }
 }
 
 /// The monitoring guide's eight panels (Step 6) over one range, with the latest alerts and the
@@ -112,8 +114,15 @@ public struct PanelSet: Sendable {
     /// Reads the panels from `db`, the range ending at the stream clock (the end of the newest
     /// five minutes with events) or at `end` when given.
     public static func read(_ db: Database, range: PanelRange, end givenEnd: EventTime? = nil, now: Date = Date(), alertLimit: Int = 20) throws -> PanelSet {
-        let newestFine = try db.query("SELECT max(bucket) FROM rollups WHERE res = ?", [.int(Rollups.fine)]) { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
-        let newestHour = try db.query("SELECT max(bucket) FROM rollups WHERE res = ?", [.int(Rollups.hour)]) { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
+        // The newest buckets not more than a day past the wall clock (an event dated in the future
+        // does not move every range past the data).
+        let limit = Int64(now.timeIntervalSince1970) + 86_400
+        let newestFine = try db.query("SELECT max(bucket) FROM rollups WHERE res = ? AND bucket <= ?", [.int(Rollups.fine), .int(limit / Rollups.fine)]) {
+            $0.isNull(0) ? nil : $0.int(0)
+        }.first ?? nil
+        let newestHour = try db.query("SELECT max(bucket) FROM rollups WHERE res = ? AND bucket <= ?", [.int(Rollups.hour), .int(limit / Rollups.hour)]) {
+            $0.isNull(0) ? nil : $0.int(0)
+        }.first ?? nil
         let clock: EventTime? = newestFine.map { EventTime(micros: ($0 + 1) * Rollups.fine * 1_000_000) } ?? newestHour.map { EventTime(micros: ($0 + 1) * 3_600_000_000) }
         let stepMicros = range.step * 1_000_000
         let rawEnd = givenEnd ?? clock ?? EventTime(seconds: now.timeIntervalSince1970)

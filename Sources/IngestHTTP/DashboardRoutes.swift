@@ -22,6 +22,10 @@ struct DashboardRoutes: Sendable {
 
     func register(on router: Router<InputRequestContext>) {
         router.get("/") { request, _ in try self.page(request) }
+        router.get("/static/refresh.js") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "max-age=3600"],
+                     body: .init(byteBuffer: ByteBuffer(string: Pages.refreshScript)))
+        }
         router.get("/api/panels") { request, _ in
             guard self.authorized(request) else { return self.unauthorized() }
             return HTTPInput.json(.ok, .object([("panels", .array(PanelSet.names.map { .string($0) })), ("ranges", .array(PanelRange.choices.map { .string($0) }))]))
@@ -38,7 +42,7 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/alerts/{id}") { request, context in
             guard self.authorized(request) else { return self.unauthorized() }
-            let id = context.parameters.get("id") ?? ""
+            let id = DashboardRoutes.decoded(context.parameters.get("id") ?? "")
             let db = try Database(path: self.databasePath, readOnly: true)
             guard let row = try db.query("SELECT rule, severity, event_time, json FROM alerts WHERE id = ?", [.text(id)], {
                 ($0.text(0), $0.text(1), EventTime(micros: $0.int(2)), $0.text(3))
@@ -53,12 +57,15 @@ struct DashboardRoutes: Sendable {
         }
         router.get("/sessions/{id}") { request, context in
             guard self.authorized(request) else { return self.unauthorized() }
-            let id = context.parameters.get("id") ?? ""
+            let id = DashboardRoutes.decoded(context.parameters.get("id") ?? "")
             let db = try Database(path: self.databasePath, readOnly: true)
             let q = try ForensicQuery.session(db, id: id, journalPath: self.journalPath)
             return DashboardRoutes.html(.ok, Pages.session(id: id, query: q, alertLink: { "/alerts/" + $0 }))
         }
     }
+
+    /// A path parameter as sent: percent-decoded (Hummingbird gives the raw segment).
+    static func decoded(_ segment: String) -> String { segment.removingPercentEncoding ?? segment }
 
     /// A session's page (the id percent-encoded as a path segment).
     @Sendable static func sessionHref(_ id: String) -> String {
@@ -101,7 +108,7 @@ struct DashboardRoutes: Sendable {
     }
 
     static func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .init("Content-Security-Policy")!: "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"],
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .init("Content-Security-Policy")!: "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; img-src data:"],
                  body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

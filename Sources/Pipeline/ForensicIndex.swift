@@ -5,7 +5,7 @@ import IWDetectCore
 /// (the monitoring guide's `query_session` and `query_user_history`).
 ///
 /// Per session, a list of postings (source, line, byte offset, event second), delta-encoded as
-/// varints in chunks of at most ``chunkBytes`` bytes: a few bytes per event. Events without a
+/// varints in chunks closed once past ``chunkBytes`` bytes: a few bytes per event. Events without a
 /// `session_id` are listed under their user. A second table pairs users with their sessions and
 /// the time span they were seen together. Keys are 64-bit hashes of the ids, so no id is stored;
 /// a query checks each line it reads against the id asked for. Written with each batch's commit,
@@ -58,13 +58,13 @@ public struct ForensicIndex {
         }
     }
 
-    /// What a key's open chunk holds: its id, the bytes not yet written, how many are, and the
-    /// last posting (the base of the next delta).
+    /// What a key's open chunk holds: its id, the postings not yet written, the bytes written,
+    /// and the last posting written (the base of the next delta).
     struct OpenChunk {
         var chunk: Int64
-        var pending: [UInt8] = []
+        var pending: [Posting] = []
         var stored = 0
-        var last = Posting(source: 0, line: 0, offset: 0, second: 0)
+        var base = Posting(source: 0, line: 0, offset: 0, second: 0)
         var lastSecond: Int64 = 0
     }
 
@@ -112,8 +112,7 @@ public struct ForensicIndex {
             open[key] = OpenChunk(chunk: nextChunk)
             nextChunk += 1
         }
-        ForensicIndex.append(p, after: open[key]!.last, to: &open[key]!.pending)
-        open[key]!.last = p
+        open[key]!.pending.append(p)
         open[key]!.lastSecond = max(open[key]!.lastSecond, second)
         dirty.insert(key)
         if let session, let user {
@@ -133,16 +132,29 @@ public struct ForensicIndex {
     /// Writes the postings and pairs of the batch (inside the commit's transaction) and lets idle
     /// keys and full chunks go.
     public mutating func save() throws {
-        for key in dirty {
+        var bytes: [UInt8] = []
+        for key in dirty.sorted() {
             guard var c = open[key], !c.pending.isEmpty else { continue }
-            if c.stored == 0 {
-                try db.run("INSERT INTO forensic_postings (key, chunk, last_time, data) VALUES (?, ?, ?, ?)",
-                           [.int(key), .int(c.chunk), .int(c.lastSecond), .blob(c.pending)])
-            } else {
-                try db.run("UPDATE forensic_postings SET data = data || ?, last_time = max(last_time, ?) WHERE key = ? AND chunk = ?",
-                           [.blob(c.pending), .int(c.lastSecond), .int(key), .int(c.chunk)])
+            if c.stored > 0 {
+                bytes.removeAll(keepingCapacity: true)
+                ForensicIndex.encode(c.pending, after: c.base, into: &bytes)
+                try db.run("UPDATE forensic_postings SET data = CAST(data || ? AS BLOB), last_time = max(last_time, ?) WHERE key = ? AND chunk = ?",
+                           [.blob(bytes), .int(c.lastSecond), .int(key), .int(c.chunk)])
+                if try db.query("SELECT changes()") { $0.int(0) }.first == 0 {
+                    // The chunk is gone (pruned while open): these postings start a new one.
+                    c.stored = 0
+                    c.chunk = nextChunk
+                    nextChunk += 1
+                }
             }
-            c.stored += c.pending.count
+            if c.stored == 0 {
+                bytes.removeAll(keepingCapacity: true)
+                ForensicIndex.encode(c.pending, after: Posting(source: 0, line: 0, offset: 0, second: 0), into: &bytes)
+                try db.run("INSERT INTO forensic_postings (key, chunk, last_time, data) VALUES (?, ?, ?, ?)",
+                           [.int(key), .int(c.chunk), .int(c.lastSecond), .blob(bytes)])
+            }
+            c.stored += bytes.count
+            c.base = c.pending.last!
             c.pending.removeAll()
             if c.stored >= ForensicIndex.chunkBytes { open[key] = nil } else { open[key] = c }
         }
@@ -177,6 +189,20 @@ public struct ForensicIndex {
             v >>= 7
         }
         out.append(UInt8(v))
+    }
+
+    /// Postings, each after the previous one (the first after `base`).
+    static func encode(_ postings: [Posting], after base: Posting, into out: inout [UInt8]) {
+        var last = base
+        for p in postings {
+            append(p, after: last, to: &out)
+            last = p
+        }
+    }
+
+    /// Lets go of open chunks whose events are all before `second` (a prune deletes them).
+    public mutating func forget(before second: Int64) {
+        open = open.filter { $0.value.lastSecond >= second || !$0.value.pending.isEmpty }
     }
 
     /// A posting as four zigzag varints of its differences from the previous one (from zero at

@@ -29,12 +29,15 @@ public struct Forensics {
             CREATE TABLE security_events (
                 id INTEGER PRIMARY KEY, time INTEGER NOT NULL, event_id TEXT NOT NULL,
                 user_id TEXT, session_id TEXT, source INTEGER NOT NULL, line INTEGER NOT NULL,
-                reasons TEXT NOT NULL, record TEXT NOT NULL
+                reasons TEXT NOT NULL, record TEXT NOT NULL,
+                UNIQUE (source, line, event_id)
             );
             CREATE INDEX security_events_time ON security_events(time);
             CREATE INDEX security_events_session ON security_events(session_id) WHERE session_id IS NOT NULL;
             CREATE INDEX security_events_user ON security_events(user_id, time) WHERE user_id IS NOT NULL;
             CREATE TABLE retention_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE INDEX forensic_postings_time ON forensic_postings(last_time);
+            CREATE INDEX alerts_time ON alerts(event_time);
             """),
     ]
 
@@ -45,6 +48,9 @@ public struct Forensics {
     var pending: [[SQLValue]] = []
     var clock: EventTime = .unset
     var lastPruneDay: Int64
+    /// The wall clock (a test sets its own), and a day past it as of the last commit.
+    var now: () -> Date = Date.init
+    var wallLimit = EventTime(seconds: Date().timeIntervalSince1970) + .hours(24)
 
     struct Slots {
         var guardrailTriggered = 0, risk = 0, injection = 0, pii = 0, tools = 0, inputTokens = 0, outputTokens = 0
@@ -79,7 +85,9 @@ public struct Forensics {
     @inline(__always)
     public mutating func observe(_ event: Event, detections: [Detection]) {
         if index != nil { index!.observe(event) }
-        if event.time > clock { clock = event.time }
+        // The prune clock: the newest event time not more than a day past the wall clock (one
+        // event dated in the future must not prune the past away).
+        if event.time > clock && event.time <= wallLimit { clock = event.time }
         let v = event.values
         var reasons: [String] = []
         if !detections.isEmpty { reasons.append("alerted") }
@@ -130,12 +138,16 @@ public struct Forensics {
     public mutating func save() throws -> Bool {
         try index?.save()
         for row in pending {
-            try db.run("INSERT INTO security_events (time, event_id, user_id, session_id, source, line, reasons, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            try db.run("INSERT OR IGNORE INTO security_events (time, event_id, user_id, session_id, source, line, reasons, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
         }
         pending.removeAll(keepingCapacity: true)
-        guard !clock.isUnset, clock.day > lastPruneDay else { return false }
-        try Forensics.prune(db, clock: clock, settings: settings)
-        lastPruneDay = clock.day
+        wallLimit = EventTime(seconds: now().timeIntervalSince1970) + .hours(24)
+        guard !clock.isUnset else { return false }
+        let pruneClock = clock
+        guard pruneClock.day > lastPruneDay else { return false }
+        try Forensics.prune(db, clock: pruneClock, settings: settings)
+        index?.forget(before: pruneClock.micros / 1_000_000 - Int64(settings.hotDays) * 86_400)
+        lastPruneDay = pruneClock.day
         try db.run("INSERT INTO retention_state (key, value) VALUES ('last_prune_day', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [.int(lastPruneDay)])
         return true
     }
@@ -146,13 +158,14 @@ public struct Forensics {
     }
 
     /// Deletes what is older than its retention at stream time `clock` (rejects by the wall clock).
+    /// `clock` is capped a day past the wall clock: a future-dated event prunes nothing early.
     @discardableResult
     public static func prune(_ db: Database, clock: EventTime, settings: RetentionSettings, now: Date = Date()) throws -> Pruned {
         func run(_ sql: String, _ args: [SQLValue]) throws -> Int64 {
             try db.run(sql, args)
             return try db.query("SELECT changes()") { $0.int(0) }.first ?? 0
         }
-        let second = clock.micros / 1_000_000
+        let second = min(clock.micros, EventTime(seconds: now.timeIntervalSince1970).micros + EventTime.microsPerDay) / 1_000_000
         let hot = second - Int64(settings.hotDays) * 86_400
         var p = Pruned()
         p.postings = try run("DELETE FROM forensic_postings WHERE last_time < ?", [.int(hot)])

@@ -1,4 +1,5 @@
 import Baseline
+import Foundation
 import IWDetectCore
 
 /// Five minutes or one hour of the dashboard's panels (the monitoring guide's Step 6), as counters
@@ -200,6 +201,12 @@ public struct Rollups {
     var tools = Interner(cap: 4096)
     var models = Interner(cap: 256)
     var toolIDs: [Int] = []
+    /// The newest event time not more than a day past the wall clock: what five-minute buckets
+    /// are kept against (one event dated in the future must not drop them).
+    var clock = EventTime.unset
+    var wallLimit = EventTime(seconds: Date().timeIntervalSince1970) + .hours(24)
+    /// A stored bucket that could not be read back (the next commit fails with it).
+    var failure: RollupError?
     /// What the events of the latest five minutes added since the last fold.
     var delta = Accumulator()
     var deltaKey: Int64 = .min
@@ -322,10 +329,11 @@ public struct Rollups {
     /// Adds an event to its five minutes and its hour.
     public mutating func observe(_ event: Event) {
         let micros = event.time.micros
+        if event.time > clock && event.time <= wallLimit { clock = event.time }
         let v = event.values
         var f = Facts()
         f.injection = (v[slots.injectionScore].number ?? 0) > 0.7 || v[slots.injectionMatch] == .bool(true)
-        if f.injection, let user = v[FieldTable.userID].string, !user.isEmpty { f.attacker = user }
+        if f.injection, let user = v[FieldTable.userID].string, !user.isEmpty { f.attacker = Rollups.key(user) }
         f.pii = v[slots.pii] == .bool(true) || v[slots.dataLeakMatch] == .bool(true)
         switch v[FieldTable.guardrailAction].string {
         case "block"?: f.guardrail.log = 0
@@ -338,16 +346,17 @@ public struct Rollups {
         case "flag"?: f.guardrail.iw = 4
         default: break
         }
-        if let r = v[slots.risk].number, r.isFinite { f.riskBin = min(9, max(0, Int(r * 10))) }
-        if let ms = v[slots.latency].number, ms.isFinite, let bin = latencyProbe.bin(of: ms) {
+        if let r = v[slots.risk].number, r.isFinite { f.riskBin = min(9, Int(min(max(r, 0), 1) * 10)) }
+        // Latencies past a day are counted as a day (the sketch stays small whatever a log says).
+        if let ms = v[slots.latency].number, ms.isFinite, let bin = latencyProbe.bin(of: min(ms, 86_400_000)) {
             f.latencyBin = bin
-            f.model = models.id(v[FieldTable.modelID].string ?? "(none)")
+            f.model = models.id(Rollups.key(v[FieldTable.modelID].string ?? "(none)"))
         }
         toolIDs.removeAll(keepingCapacity: true)
         switch v[slots.tools] {
         case .list(let names):
-            for case .string(let n) in names { toolIDs.append(tools.id(n)) }
-        case .string(let n): toolIDs.append(tools.id(n))
+            for case .string(let n) in names { toolIDs.append(tools.id(Rollups.key(n))) }
+        case .string(let n): toolIDs.append(tools.id(Rollups.key(n)))
         default: break
         }
         let size = Rollups.fine * 1_000_000
@@ -378,6 +387,39 @@ public struct Rollups {
         delta.bucket = RollupBucket(metrics: metricNames)
     }
 
+    /// Past half their cap, the interners start over with the names the buckets in memory use
+    /// (so that a long run does not end with every new name under `(other)`).
+    mutating func compactInterners() {
+        guard tools.names.count > tools.cap / 2 || models.names.count > models.cap / 2 else { return }
+        let oldTools = tools.names, oldModels = models.names
+        tools = Interner(cap: tools.cap)
+        models = Interner(cap: models.cap)
+        func remap(_ a: inout Accumulator) {
+            var t: [Int64] = []
+            for (i, n) in a.tools.enumerated() where n > 0 {
+                let id = tools.id(oldTools[i])
+                if t.count <= id { t += repeatElement(0, count: id + 1 - t.count) }
+                t[id] += n
+            }
+            a.tools = t
+            var l: [DDSketch?] = []
+            for (i, s) in a.latency.enumerated() {
+                guard let s else { continue }
+                let id = models.id(oldModels[i])
+                if l.count <= id { l += repeatElement(nil, count: id + 1 - l.count) }
+                if l[id] == nil { l[id] = s } else { l[id]!.merge(s) }
+            }
+            a.latency = l
+        }
+        remap(&current[0])
+        remap(&current[1])
+        remap(&delta)
+    }
+
+    /// A name as a bucket keeps it: at most 128 characters (a log cannot make rows huge).
+    @inline(__always)
+    static func key(_ s: String) -> String { s.utf8.count <= 128 ? s : String(s.prefix(128)) }
+
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a + 1) / b - 1 }
 
     /// The global baseline's mean and std per metric (nil: not ready), as of its last recompute:
@@ -396,9 +438,19 @@ public struct Rollups {
     /// The stored bucket (its names interned again), or a new one that records the baseline it
     /// opened against.
     mutating func opened(_ r: Int, res: Int64, bucket: Int64) -> Accumulator {
-        if bucket <= newestStored[r],
-           let text = try? db.query("SELECT data FROM rollups WHERE res = ? AND bucket = ?", [.int(res), .int(bucket)], { $0.text(0) }).first,
-           let json = try? JSONValue.parse(text), var stored = RollupBucket(json: json) {
+        var stored: RollupBucket?
+        if bucket <= newestStored[r] {
+            do {
+                if let text = try db.query("SELECT data FROM rollups WHERE res = ? AND bucket = ?", [.int(res), .int(bucket)], { $0.text(0) }).first {
+                    guard let b = RollupBucket(json: try JSONValue.parse(text)) else { throw RollupError(res: res, bucket: bucket, detail: "not a rollup bucket") }
+                    stored = b
+                }
+            } catch {
+                // Counted afresh, the bucket would overwrite what is stored: the commit fails instead.
+                failure = failure ?? RollupError(res: res, bucket: bucket, detail: String(describing: error))
+            }
+        }
+        if var stored {
             // Metrics in this run's order (a metric added since starts empty).
             if r == 1 {
                 stored.metrics = metricNames.map { name in stored.metrics.first { $0.name == name } ?? RollupBucket.MetricCell(name: name) }
@@ -471,8 +523,9 @@ public struct Rollups {
     /// Writes the buckets touched since the last commit (inside the commit's transaction), drops
     /// five-minute buckets past their retention, and keeps only the latest event's bucket of each
     /// resolution in memory.
-    public mutating func save(clock: EventTime) throws {
+    public mutating func save() throws {
         fold()
+        if let failure { throw failure }
         let upsert = "INSERT INTO rollups (res, bucket, data) VALUES (?, ?, ?) ON CONFLICT (res, bucket) DO UPDATE SET data = excluded.data"
         var text: [UInt8] = []
         for r in 0..<2 {
@@ -488,6 +541,8 @@ public struct Rollups {
             parked[r].removeAll()
             currentDirty[r] = false
         }
+        compactInterners()
+        wallLimit = EventTime(seconds: Date().timeIntervalSince1970) + .hours(24)
         guard !clock.isUnset else { return }
         let cutoff = (clock - Rollups.fineRetention).micros / (Rollups.fine * 1_000_000)
         if cutoff > prunedBefore + 12 {
@@ -495,4 +550,12 @@ public struct Rollups {
             prunedBefore = cutoff
         }
     }
+}
+
+/// A stored rollup bucket could not be read back to add to it.
+public struct RollupError: Error, CustomStringConvertible {
+    public var res: Int64
+    public var bucket: Int64
+    public var detail: String
+    public var description: String { "rollups: the stored bucket \(res) s × \(bucket) cannot be read: \(detail)" }
 }

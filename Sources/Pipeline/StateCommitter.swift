@@ -30,7 +30,7 @@ public struct StateCommitter {
             try BaselineStore.save(&processor.baseline, to: db)
             try RuleStateStore.save(&processor.rules, to: db)
             try AlertStore.save(&processor.suppressor, to: db)
-            try rollups?.save(clock: processor.rules.clock)
+            try rollups?.save()
             let pruned = try forensics.save()
             if let exports { try ExportStore.insert(exports.chunks, skipped: exports.skipped, now: Date().timeIntervalSince1970, into: db) }
             for c in checkpoints { try IngestStore.save(c, into: db) }

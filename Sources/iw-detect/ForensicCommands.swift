@@ -3,6 +3,7 @@ import Dashboard
 import Foundation
 import IWDetectCore
 import Pipeline
+import Rules
 
 /// What `session` and `user` print: each event in time order with its source and line and the
 /// alerts it raised; prompts, outputs and tool arguments only with `--show-text`.
@@ -11,7 +12,8 @@ struct ForensicOutput {
     var showText: Bool
 
     /// The members that carry text a user or a model wrote.
-    static let textKeys: Set<String> = ["user_input", "model_output", "prompt", "output", "messages", "system_prompt", "tool_results"]
+    /// What alerts redact (``EvaluationSettings/redactedFields``) and a few more.
+    static let textKeys: Set<String> = EvaluationSettings().redactedFields.union(["prompt", "messages", "system_prompt"])
 
     func redacted(_ event: JSONValue) -> JSONValue {
         guard !showText, case .object(let members) = event else { return event }
@@ -81,7 +83,12 @@ struct ForensicOptions: ParsableArguments {
     @Flag(help: "One JSON object per line (the default in a pipe).") var json = false
     @Option(help: ArgumentHelp("The input journal of serve (default: beside the database).", valueName: "path")) var journal: String?
 
-    func journalPath(_ common: CommonOptions) -> String { journal ?? ServeSettings().journalPath(forDatabase: common.databasePath) }
+    /// `--journal`, else `IW_DETECT_JOURNAL`, else the config's `serve.journal`, else beside the database.
+    func journalPath(_ common: CommonOptions) throws -> String {
+        if let journal { return journal }
+        if let v = common.environment["IW_DETECT_JOURNAL"], !v.isEmpty { return v }
+        return try common.engineConfig().serve.journalPath(forDatabase: common.databasePath)
+    }
     var output: ForensicOutput { ForensicOutput(json: json || !isTerminal(STDOUT_FILENO), showText: showText) }
 }
 
@@ -95,7 +102,7 @@ struct SessionCommand: AsyncParsableCommand {
 
     func run() async throws {
         let db = try common.existingDatabase()
-        options.output.print(try ForensicQuery.session(db, id: id, journalPath: options.journalPath(common)), what: "session")
+        options.output.print(try ForensicQuery.session(db, id: id, journalPath: try options.journalPath(common)), what: "session")
     }
 }
 
@@ -114,9 +121,11 @@ struct UserCommand: AsyncParsableCommand {
 
     func run() async throws {
         let db = try common.existingDatabase()
-        let clock = try db.query("SELECT max(last_time) FROM forensic_postings") { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
+        let clock = try db.query("SELECT max(last_time) FROM forensic_postings UNION ALL SELECT max(time) / 1000000 FROM security_events") {
+            $0.isNull(0) ? nil : $0.int(0)
+        }.compactMap { $0 }.max()
         let since = (clock ?? Int64(Date().timeIntervalSince1970)) - Int64(days) * 86_400
-        options.output.print(try ForensicQuery.user(db, id: id, since: since, journalPath: options.journalPath(common)), what: "user")
+        options.output.print(try ForensicQuery.user(db, id: id, since: since, journalPath: try options.journalPath(common)), what: "user")
     }
 }
 

@@ -97,8 +97,9 @@ import Testing
 
     @Test func retentionKeepsSecurityEventsPastTheIndexAndFreesSpace() async throws {
         let dir = TempDir()
-        // 40 days, an event every 10 minutes; the attacks come early.
-        let lines = Self.generated(lines: 5760, interval: 600_000)
+        // 40 days, an event every 10 minutes, all before today (the prune clock never runs more
+        // than a day ahead of the wall clock); the attacks come early.
+        let lines = Self.generated(lines: 5760, start: "2026-09-01T00:00:00Z", interval: 600_000)
         var config = testConfig(dir)
         config.retention.hotDays = 10
         config.retention.securityDays = 365
@@ -132,6 +133,23 @@ import Testing
         try Forensics.freeSpace(db)
         let after = try size()
         #expect(after < grown, "\(sizeBefore) → \(grown) → \(after)")
+    }
+
+    @Test func aFutureDatedEventPrunesNothingEarly() async throws {
+        let dir = TempDir()
+        var lines = Self.generated(lines: 2000, start: "2026-09-01T00:00:00Z")
+        lines.append(lines[10].replacingOccurrences(of: "2026-09-01T00:00:20", with: "9999-01-01T00:00:00").replacingOccurrences(of: "log-42-11\"", with: "log-future\""))
+        lines += Self.generated(lines: 10, start: "2026-09-01T02:00:00Z").map { $0.replacingOccurrences(of: "log-42-", with: "log-later-") }
+        try await ingest(lines, dir, config: testConfig(dir))
+        let db = try openStateDatabase(dir.file("state.db"))
+        let q = try ForensicQuery.session(db, id: "sess-attack-0", journalPath: "")
+        #expect(!q.hits.isEmpty, "one event dated 9999 did not prune the index")
+        #expect(try db.query("SELECT count(*) FROM rollups WHERE res = 3600") { $0.int(0) }.first! > 0)
+        #expect(try db.query("SELECT count(*) FROM rollups WHERE res = 300 AND bucket < 6000000") { $0.int(0) }.first! >= 13, "the five-minute rows of September stay")
+        let panels = try PanelSet.read(db, range: PanelRange("24h")!)
+        #expect(panels.total.events >= 2000, "the dashboard's ranges end at the real data, not at 9999")
+        let day = try db.query("SELECT value FROM retention_state WHERE key = 'last_prune_day'") { $0.int(0) }.first ?? 0
+        #expect(day <= EventTime(seconds: Date().timeIntervalSince1970).day + 1)
     }
 
     @Test func theCommandsLeaveTextOutUnlessAsked() async throws {
