@@ -62,8 +62,9 @@ public struct ForensicQuery {
         var q = try resolve(db, postings, journalPath: journalPath) { $0["session_id"]?.stringValue == id ? .yes : .no }
         try q.attachAlerts(db, column: "session_id", id: id)
         if q.hits.isEmpty && q.gaps.isEmpty {
-            q.securityRecords = try db.query("SELECT record FROM security_events WHERE session_id = ? ORDER BY time, id", [.text(id)]) { $0.text(0) }
-                .compactMap { try? JSONValue.parse($0) }
+            q.securityRecords = unique(try db.query("SELECT source, line, record FROM security_events WHERE session_id = ? ORDER BY time, id", [.text(id)]) {
+                ($0.int(0), $0.int(1), $0.text(2))
+            })
         }
         return q
     }
@@ -83,10 +84,16 @@ public struct ForensicQuery {
             return .no
         }
         try q.attachAlerts(db, column: "user_id", id: id)
-        q.securityRecords = try db.query("""
-            SELECT record FROM security_events WHERE user_id = ? AND time >= ? AND time < ? ORDER BY time, id
-            """, [.text(id), .int(since * 1_000_000), .int(try oldestIndexed(db))]) { $0.text(0) }.compactMap { try? JSONValue.parse($0) }
+        q.securityRecords = unique(try db.query("""
+            SELECT source, line, record FROM security_events WHERE user_id = ? AND time >= ? AND time < ? ORDER BY time, id
+            """, [.text(id), .int(since * 1_000_000), .int(try oldestIndexed(db))]) { ($0.int(0), $0.int(1), $0.text(2)) })
         return q
+    }
+
+    /// The records, one per source line (the same input read again records an event twice).
+    static func unique(_ rows: [(Int64, Int64, String)]) -> [JSONValue] {
+        var seen = Set<[Int64]>()
+        return rows.filter { seen.insert([$0.0, $0.1]).inserted }.compactMap { try? JSONValue.parse($0.2) }
     }
 
     /// The oldest time (microseconds) the index still covers: security records before it stand in.

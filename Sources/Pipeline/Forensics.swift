@@ -29,14 +29,11 @@ public struct Forensics {
             CREATE TABLE security_events (
                 id INTEGER PRIMARY KEY, time INTEGER NOT NULL, event_id TEXT NOT NULL,
                 user_id TEXT, session_id TEXT, source INTEGER NOT NULL, line INTEGER NOT NULL,
-                reasons TEXT NOT NULL, record TEXT NOT NULL,
-                UNIQUE (source, line, event_id)
+                reasons TEXT NOT NULL, record TEXT NOT NULL
             );
-            CREATE INDEX security_events_time ON security_events(time);
             CREATE INDEX security_events_session ON security_events(session_id) WHERE session_id IS NOT NULL;
             CREATE INDEX security_events_user ON security_events(user_id, time) WHERE user_id IS NOT NULL;
             CREATE TABLE retention_state (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
-            CREATE INDEX forensic_postings_time ON forensic_postings(last_time);
             CREATE INDEX alerts_time ON alerts(event_time);
             """),
     ]
@@ -138,7 +135,7 @@ public struct Forensics {
     public mutating func save() throws -> Bool {
         try index?.save()
         for row in pending {
-            try db.run("INSERT OR IGNORE INTO security_events (time, event_id, user_id, session_id, source, line, reasons, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            try db.run("INSERT INTO security_events (time, event_id, user_id, session_id, source, line, reasons, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
         }
         pending.removeAll(keepingCapacity: true)
         wallLimit = EventTime(seconds: now().timeIntervalSince1970) + .hours(24)
