@@ -144,6 +144,16 @@ public struct PanelSet: Sendable {
             points[i].blocked += b.guardrail[0] + b.guardrail[2]
             points[i].allowed += b.guardrail[1] + b.guardrail[3]
         }
+        if res == Rollups.fine {
+            // Latency sketches are kept per hour: the percentiles cover the hours the range touches.
+            let hourStart = EventTime(micros: start.micros - ((start.micros % EventTime.microsPerHour) + EventTime.microsPerHour) % EventTime.microsPerHour)
+            total.latency = [:]
+            for (_, b) in try rows(db, res: Rollups.hour, from: hourStart, to: end) {
+                for (k, sketch) in b.latency {
+                    if total.latency[k] == nil { total.latency[k] = sketch } else { total.latency[k]!.merge(sketch) }
+                }
+            }
+        }
         let drift = try driftSeries(db, start: start, end: end, step: range.step)
         let alerts = try alertRows(db, from: start, to: end, limit: alertLimit)
         var ingest = Ingest(events: total.events, eventsPerSecond: Double(total.events) / (Double(range.span.micros) / 1e6),
@@ -241,7 +251,7 @@ public struct PanelSet: Sendable {
                     ("inferencewall", .object([("blocked", .int(g[2])), ("allowed", .int(g[3])), ("flagged", .int(g[4]))])),
                     ("series", .array(points.map { .object([("t", .string($0.time.description)), ("blocked", .int($0.blocked)), ("allowed", .int($0.allowed))]) }))]
         case "latency_percentiles":
-            body = [("description", .string("inference_latency_ms percentiles per model_id (sketch, about 4 % relative error)")),
+            body = [("description", .string("inference_latency_ms percentiles per model_id (sketch, about 4 % relative error; per hour: the hours the range touches)")),
                     ("models", .array(latencyRows.map { r in
                         .object([("model_id", .string(r.model)), ("count", .int(r.count)), ("p50", opt(r.p50)), ("p95", opt(r.p95)), ("p99", opt(r.p99))])
                     }))]

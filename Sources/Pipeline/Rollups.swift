@@ -30,7 +30,7 @@ public struct RollupBucket: Sendable {
     public var attackers: [String: Int64] = [:]
     /// Calls by tool name (`tool_calls.name`).
     public var tools: [String: Int64] = [:]
-    /// `inference_latency_ms` by `model_id`.
+    /// `inference_latency_ms` by `model_id` (hour buckets only).
     public var latency: [String: DDSketch] = [:]
     /// Per baselined metric: the values' sum (in millionths, "s") and count, and the global baseline's mean and std when
     /// the bucket opened (the behavioural drift panel).
@@ -242,8 +242,9 @@ public struct Rollups {
         var tools: [Int64] = []
         var latency: [DDSketch?] = []
 
-        /// Adds another accumulator's counts (`metrics`: the drift sums too).
-        mutating func merge(_ o: Accumulator, metrics: Bool) {
+        /// Adds another accumulator's counts (`metrics`: the drift sums too; `latency`: the
+        /// latency sketches too).
+        mutating func merge(_ o: Accumulator, metrics: Bool, latency withLatency: Bool = true) {
             bucket.events += o.bucket.events
             bucket.injection += o.bucket.injection
             bucket.pii += o.bucket.pii
@@ -254,8 +255,8 @@ public struct Rollups {
             }
             if tools.count < o.tools.count { tools += repeatElement(0, count: o.tools.count - tools.count) }
             for i in o.tools.indices { tools[i] += o.tools[i] }
-            if latency.count < o.latency.count { latency += repeatElement(nil, count: o.latency.count - latency.count) }
-            for i in o.latency.indices {
+            if withLatency && latency.count < o.latency.count { latency += repeatElement(nil, count: o.latency.count - latency.count) }
+            for i in o.latency.indices where withLatency {
                 guard let s = o.latency[i] else { continue }
                 if latency[i] == nil { latency[i] = s } else { latency[i]!.merge(s) }
             }
@@ -380,7 +381,8 @@ public struct Rollups {
                 current[r] = parked[r].removeValue(forKey: key) ?? opened(r, res: r == 0 ? Rollups.fine : Rollups.hour, bucket: key)
                 currentKey[r] = key
             }
-            current[r].merge(delta, metrics: r == 1)
+            // Latency sketches are kept per hour only (the bulk of a sparse five-minute row).
+            current[r].merge(delta, metrics: r == 1, latency: r == 1)
             currentDirty[r] = true
         }
         delta = Accumulator()
