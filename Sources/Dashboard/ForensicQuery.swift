@@ -174,18 +174,25 @@ public struct ForensicQuery {
         var changed: [ForensicIndex.Posting] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         for p in list {
-            guard let line = ForensicQuery.line(fd: fd, at: p.offset, buffer: &buffer), let json = try? JSONValue.parse(String(decoding: line, as: UTF8.self)) else {
-                changed.append(p)
-                continue
-            }
-            switch belongs(json) {
-            case .no: changed.append(p); continue
-            case .other: continue
-            case .yes: break
-            }
-            hits.append(Hit(second: p.second, source: s.name, path: s.path, readFrom: path, line: p.line, event: json, alerts: []))
+            take(p, ForensicQuery.line(fd: fd, at: p.offset, buffer: &buffer), source: s.name, path: s.path, readFrom: path,
+                 belongs: belongs, failed: &changed)
         }
         if !changed.isEmpty { gap(changed, source: s.name, reason: "\(path) no longer holds these lines where they were (the file was rewritten)") }
+    }
+
+    /// The line read back for `p`: a hit when it is the query's event, nothing when it is another
+    /// user's event of a shared session, else (unreadable, or another event) one of `failed`.
+    mutating func take(_ p: ForensicIndex.Posting, _ bytes: [UInt8]?, source: String, path: String, readFrom: String,
+                       belongs: (JSONValue) -> Match, failed: inout [ForensicIndex.Posting]) {
+        guard let bytes, let json = try? JSONValue.parse(String(decoding: bytes, as: UTF8.self)) else {
+            failed.append(p)
+            return
+        }
+        switch belongs(json) {
+        case .no: failed.append(p)
+        case .other: break
+        case .yes: hits.append(Hit(second: p.second, source: source, path: path, readFrom: readFrom, line: p.line, event: json, alerts: []))
+        }
     }
 
     /// The line starting at `offset` (without its newline), at most 16 MiB.
@@ -213,17 +220,8 @@ public struct ForensicQuery {
         }
         var dropped: [ForensicIndex.Posting] = []
         for p in list {
-            guard let body = try? journal.query("SELECT body FROM journal_records WHERE seq = ?", [.int(p.line)], { $0.blob(0) }).first,
-                  let json = try? JSONValue.parse(String(decoding: body, as: UTF8.self)) else {
-                dropped.append(p)
-                continue
-            }
-            switch belongs(json) {
-            case .no: dropped.append(p); continue
-            case .other: continue
-            case .yes: break
-            }
-            hits.append(Hit(second: p.second, source: "http", path: journalPath, readFrom: journalPath, line: p.line, event: json, alerts: []))
+            let body = try? journal.query("SELECT body FROM journal_records WHERE seq = ?", [.int(p.line)], { $0.blob(0) }).first
+            take(p, body, source: "http", path: journalPath, readFrom: journalPath, belongs: belongs, failed: &dropped)
         }
         if !dropped.isEmpty { gap(dropped, source: "http", reason: "the input journal no longer holds these records (it drops records once they are processed)") }
     }

@@ -146,7 +146,7 @@ public struct PanelSet: Sendable {
         }
         if res == Rollups.fine {
             // Latency sketches are kept per hour: the percentiles cover the hours the range touches.
-            let hourStart = EventTime(micros: start.micros - ((start.micros % EventTime.microsPerHour) + EventTime.microsPerHour) % EventTime.microsPerHour)
+            let hourStart = EventTime(micros: start.hour * EventTime.microsPerHour)
             total.latency = [:]
             for (_, b) in try rows(db, res: Rollups.hour, from: hourStart, to: end) {
                 for (k, sketch) in b.latency {
@@ -179,8 +179,7 @@ public struct PanelSet: Sendable {
 
     /// Hourly means against the baseline band; at least the last 24 hours.
     static func driftSeries(_ db: Database, start: EventTime, end: EventTime, step: Int64) throws -> [DriftSeries] {
-        let earliest = min(start, end - .hours(24)).micros
-        let from = EventTime(micros: earliest - ((earliest % EventTime.microsPerHour) + EventTime.microsPerHour) % EventTime.microsPerHour)
+        let from = EventTime(micros: min(start, end - .hours(24)).hour * EventTime.microsPerHour)
         let stepMicros = max(step, 3600) * 1_000_000
         var series: [String: [Int64: (sum: Double, n: Int64, mean: Double?, std: Double?)]] = [:]
         var order: [String] = []

@@ -19,9 +19,13 @@ public struct EventTime: Sendable, Hashable, Comparable, CustomStringConvertible
     public static let microsPerHour: Int64 = 3_600_000_000
 
     /// The UTC day number since the epoch (day 0 is 1970-01-01).
-    @inlinable public var day: Int64 { micros >= 0 ? micros / EventTime.microsPerDay : (micros + 1) / EventTime.microsPerDay - 1 }
+    @inlinable public var day: Int64 { bucket(EventTime.microsPerDay) }
     /// The hour number since the epoch.
-    @inlinable public var hour: Int64 { micros >= 0 ? micros / EventTime.microsPerHour : (micros + 1) / EventTime.microsPerHour - 1 }
+    @inlinable public var hour: Int64 { bucket(EventTime.microsPerHour) }
+
+    /// The number of the `unit`-microsecond bucket this time falls in, rounding down (before
+    /// 1970 too): `day` and `hour` are buckets of a day and of an hour.
+    @inlinable public func bucket(_ unit: Int64) -> Int64 { micros >= 0 ? micros / unit : (micros + 1) / unit - 1 }
 
     /// RFC 3339 text in UTC with millisecond precision, e.g. `2026-11-21T10:40:17.123Z`.
     public var description: String { Timestamp.format(self) }

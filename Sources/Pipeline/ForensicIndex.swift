@@ -104,7 +104,7 @@ public struct ForensicIndex {
         let session = event.values[FieldTable.sessionID].string.flatMap { $0.isEmpty ? nil : $0 }
         let user = event.values[FieldTable.userID].string.flatMap { $0.isEmpty ? nil : $0 }
         guard session != nil || user != nil else { return }
-        let second = event.time.micros >= 0 ? event.time.micros / 1_000_000 : (event.time.micros + 1) / 1_000_000 - 1
+        let second = event.time.bucket(1_000_000)
         clock = max(clock, second)
         let key = session.map(ForensicIndex.sessionKey) ?? ForensicIndex.userKey(user!)
         let p = Posting(source: currentSource, line: event.origin.line, offset: event.origin.offset, second: second)

@@ -360,8 +360,7 @@ public struct Rollups {
         case .string(let n): toolIDs.append(tools.id(Rollups.key(n)))
         default: break
         }
-        let size = Rollups.fine * 1_000_000
-        let b = micros >= 0 ? micros / size : (micros + 1) / size - 1
+        let b = event.time.bucket(Rollups.fine * 1_000_000)
         if b != deltaKey {
             fold()
             deltaKey = b
@@ -374,7 +373,7 @@ public struct Rollups {
     /// minutes and their hour: each event is added once, to the delta, and the delta to both.
     mutating func fold() {
         guard deltaKey != .min, delta.bucket.events > 0 else { return }
-        let hourKey = Rollups.floorDiv(deltaKey * Rollups.fine, Rollups.hour)
+        let hourKey = EventTime(micros: deltaKey * Rollups.fine * 1_000_000).hour
         for (r, key) in [(0, deltaKey), (1, hourKey)] {
             if key != currentKey[r] {
                 if currentKey[r] != .min && currentDirty[r] { parked[r][currentKey[r]] = current[r] }
@@ -421,8 +420,6 @@ public struct Rollups {
     /// A name as a bucket keeps it: at most 128 characters (a log cannot make rows huge).
     @inline(__always)
     static func key(_ s: String) -> String { s.utf8.count <= 128 ? s : String(s.prefix(128)) }
-
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a + 1) / b - 1 }
 
     /// The global baseline's mean and std per metric (nil: not ready), as of its last recompute:
     /// what a new hour bucket records.
