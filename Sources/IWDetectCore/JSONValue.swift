@@ -84,7 +84,8 @@ public indirect enum JSONValue: Sendable, Equatable {
         return true
     }
 
-    static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
+    /// Appends the decimal digits of `i`: what `.int(i)` writes.
+    public static func appendInteger(_ i: Int64, to out: inout [UInt8]) {
         if i == .min { out.append(contentsOf: String(i).utf8); return }
         var v = i < 0 ? -i : i
         if i < 0 { out.append(UInt8(ascii: "-")) }

@@ -82,37 +82,46 @@ public struct RollupBucket: Sendable {
     /// The bucket as JSON text, keys sorted (the same counts give the same bytes), written
     /// directly (a commit writes thousands of buckets when traffic is sparse).
     public func write(to out: inout [UInt8]) {
+        write(tools: tools.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+              latency: latency.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: &out)
+    }
+
+    /// ``write(to:)`` with the tools and latency sketches given apart, in name order (the
+    /// bucket's own are not written).
+    func write(tools: [(String, Int64)], latency: [(String, DDSketch)], to out: inout [UInt8]) {
         func key(_ k: String) { JSONValue.quote(k, into: &out); out.append(UInt8(ascii: ":")) }
-        func int(_ i: Int64) { JSONValue.int(i).write(to: &out) }
         func ints(_ a: [Int64]) {
             out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                int(v)
+                JSONValue.appendInteger(v, to: &out)
             }
             out.append(UInt8(ascii: "]"))
         }
-        func counts(_ m: [String: Int64]) {
-            out.append(UInt8(ascii: "{"))
-            for (i, k) in m.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                key(k)
-                int(m[k]!)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-        out.append(contentsOf: #"{"events":"#.utf8); int(events)
-        out.append(contentsOf: #","injection":"#.utf8); int(injection)
-        out.append(contentsOf: #","pii":"#.utf8); int(pii)
+        out.append(contentsOf: #"{"events":"#.utf8); JSONValue.appendInteger(events, to: &out)
+        out.append(contentsOf: #","injection":"#.utf8); JSONValue.appendInteger(injection, to: &out)
+        out.append(contentsOf: #","pii":"#.utf8); JSONValue.appendInteger(pii, to: &out)
         out.append(contentsOf: #","guardrail":"#.utf8); ints(guardrail)
         out.append(contentsOf: #","risk":"#.utf8); ints(risk)
-        out.append(contentsOf: #","attackers":"#.utf8); counts(attackers)
-        out.append(contentsOf: #","tools":"#.utf8); counts(tools)
-        out.append(contentsOf: #","latency":{"#.utf8)
-        for (i, k) in latency.keys.sorted().enumerated() {
+        out.append(contentsOf: #","attackers":{"#.utf8)
+        if !attackers.isEmpty {
+            for (i, k) in attackers.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                key(k)
+                JSONValue.appendInteger(attackers[k]!, to: &out)
+            }
+        }
+        out.append(contentsOf: #"},"tools":{"#.utf8)
+        for (i, (name, n)) in tools.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            key(k)
-            latency[k]!.writeJSON(to: &out)
+            key(name)
+            JSONValue.appendInteger(n, to: &out)
+        }
+        out.append(contentsOf: #"},"latency":{"#.utf8)
+        for (i, (name, sketch)) in latency.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            key(name)
+            sketch.writeJSON(to: &out)
         }
         out.append(contentsOf: #"},"metrics":["#.utf8)
         var first = true
@@ -120,8 +129,8 @@ public struct RollupBucket: Sendable {
             if !first { out.append(UInt8(ascii: ",")) }
             first = false
             out.append(contentsOf: #"{"m":"#.utf8); JSONValue.quote(c.name, into: &out)
-            out.append(contentsOf: #","s":"#.utf8); JSONValue.int(c.sumMicros).write(to: &out)
-            out.append(contentsOf: #","n":"#.utf8); int(c.n)
+            out.append(contentsOf: #","s":"#.utf8); JSONValue.appendInteger(c.sumMicros, to: &out)
+            out.append(contentsOf: #","n":"#.utf8); JSONValue.appendInteger(c.n, to: &out)
             if let m = c.baseMean, let s = c.baseStd {
                 out.append(contentsOf: #","bm":"#.utf8); JSONValue.number(m).write(to: &out)
                 out.append(contentsOf: #","bs":"#.utf8); JSONValue.number(s).write(to: &out)
@@ -207,8 +216,10 @@ public struct Rollups {
     var wallLimit = EventTime(seconds: Date().timeIntervalSince1970) + .hours(24)
     /// A stored bucket that could not be read back (the next commit fails with it).
     var failure: RollupError?
-    /// What the events of the latest five minutes added since the last fold.
+    /// What the events of the latest five minutes added since the last fold (their latencies apart,
+    /// as (model, bin), added to the hour's sketches at the fold).
     var delta = Accumulator()
+    var deltaLatency: [(model: Int, bin: Int)] = []
     var deltaKey: Int64 = .min
     /// The baseline band when the delta's first event came: what an hour it opens records.
     var deltaBand: [(Double, Double)?] = []
@@ -228,7 +239,13 @@ public struct Rollups {
 
         @inline(__always)
         mutating func id(_ s: String) -> Int {
-            if let i = ids[s] { return i }
+            // A handful of names (the usual tools and models) are found by comparison, which is
+            // cheaper than hashing the string.
+            if names.count <= 16 {
+                for i in 1..<names.count where names[i] == s { return i }
+            } else if let i = ids[s] {
+                return i
+            }
             guard names.count < cap else { return 0 }
             names.append(s)
             ids[s] = names.count - 1
@@ -242,21 +259,38 @@ public struct Rollups {
         var tools: [Int64] = []
         var latency: [DDSketch?] = []
 
-        /// Adds another accumulator's counts (`metrics`: the drift sums too; `latency`: the
-        /// latency sketches too).
-        mutating func merge(_ o: Accumulator, metrics: Bool, latency withLatency: Bool = true) {
+        /// Empties the counts in place (the delta is refilled every five minutes).
+        mutating func reset() {
+            bucket.events = 0
+            bucket.injection = 0
+            bucket.pii = 0
+            for i in bucket.guardrail.indices { bucket.guardrail[i] = 0 }
+            for i in bucket.risk.indices { bucket.risk[i] = 0 }
+            if !bucket.attackers.isEmpty { bucket.attackers.removeAll(keepingCapacity: true) }
+            for i in bucket.metrics.indices {
+                bucket.metrics[i].sumMicros = 0
+                bucket.metrics[i].n = 0
+            }
+            for i in tools.indices { tools[i] = 0 }
+            if !latency.isEmpty { latency.removeAll(keepingCapacity: true) }
+        }
+
+        /// Adds another accumulator's counts (`metrics`: the drift sums too).
+        mutating func merge(_ o: Accumulator, metrics: Bool) {
             bucket.events += o.bucket.events
             bucket.injection += o.bucket.injection
             bucket.pii += o.bucket.pii
             for i in bucket.guardrail.indices { bucket.guardrail[i] += o.bucket.guardrail[i] }
             for i in bucket.risk.indices { bucket.risk[i] += o.bucket.risk[i] }
-            for (user, n) in o.bucket.attackers.sorted(by: { $0.key < $1.key }) {
-                RollupBucket.add(user, n, to: &bucket.attackers, cap: RollupBucket.maxUsers)
+            if !o.bucket.attackers.isEmpty {
+                for (user, n) in o.bucket.attackers.sorted(by: { $0.key < $1.key }) {
+                    RollupBucket.add(user, n, to: &bucket.attackers, cap: RollupBucket.maxUsers)
+                }
             }
             if tools.count < o.tools.count { tools += repeatElement(0, count: o.tools.count - tools.count) }
             for i in o.tools.indices { tools[i] += o.tools[i] }
-            if withLatency && latency.count < o.latency.count { latency += repeatElement(nil, count: o.latency.count - latency.count) }
-            for i in o.latency.indices where withLatency {
+            if latency.count < o.latency.count { latency += repeatElement(nil, count: o.latency.count - latency.count) }
+            for i in o.latency.indices {
                 guard let s = o.latency[i] else { continue }
                 if latency[i] == nil { latency[i] = s } else { latency[i]!.merge(s) }
             }
@@ -268,28 +302,36 @@ public struct Rollups {
             }
         }
 
-        /// The bucket as stored: names for ids, the caps applied (the most frequent names kept,
-        /// the rest under ``RollupBucket/other``).
-        func stored(tools toolNames: [String], models modelNames: [String]) -> RollupBucket {
-            var b = bucket
-            var named = tools.indices.filter { tools[$0] > 0 }.map { (toolNames[$0], tools[$0]) }
+        /// Writes the bucket as stored: names for ids, the caps applied (the most frequent names
+        /// kept, the rest under ``RollupBucket/other``), in name order.
+        func write(tools toolNames: [String], models modelNames: [String], to out: inout [UInt8]) {
+            var named: [(String, Int64)] = []
+            for i in tools.indices where tools[i] > 0 { named.append((toolNames[i], tools[i])) }
             if named.count > RollupBucket.maxTools {
                 named.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
                 let rest = named[RollupBucket.maxTools...].reduce(Int64(0)) { $0 + $1.1 }
                 named = Array(named.prefix(RollupBucket.maxTools)) + [(RollupBucket.other, rest)]
             }
-            for (name, n) in named { b.tools[name, default: 0] += n }
-            var sketches = latency.indices.compactMap { i in latency[i].map { (modelNames[i], $0) } }
+            named.sort { $0.0 < $1.0 }
+            // Id 0 and the cap's remainder are both `(other)`: one entry.
+            var k = 1
+            while k < named.count {
+                if named[k].0 == named[k - 1].0 { named[k - 1].1 += named[k].1; named.remove(at: k) } else { k += 1 }
+            }
+            var sketches: [(String, DDSketch)] = []
+            for i in latency.indices { if let s = latency[i] { sketches.append((modelNames[i], s)) } }
             if sketches.count > RollupBucket.maxModels {
                 sketches.sort { $0.1.count != $1.1.count ? $0.1.count > $1.1.count : $0.0 < $1.0 }
                 var other = DDSketch(alpha: RollupBucket.latencyAlpha)
                 for (_, s) in sketches[RollupBucket.maxModels...] { other.merge(s) }
                 sketches = Array(sketches.prefix(RollupBucket.maxModels)) + [(RollupBucket.other, other)]
             }
-            for (name, s) in sketches {
-                if b.latency[name] == nil { b.latency[name] = s } else { b.latency[name]!.merge(s) }
+            sketches.sort { $0.0 < $1.0 }
+            k = 1
+            while k < sketches.count {
+                if sketches[k].0 == sketches[k - 1].0 { sketches[k - 1].1.merge(sketches[k].1); sketches.remove(at: k) } else { k += 1 }
             }
-            return b
+            bucket.write(tools: named, latency: sketches, to: &out)
         }
     }
 
@@ -329,36 +371,42 @@ public struct Rollups {
 
     /// Adds an event to its five minutes and its hour.
     public mutating func observe(_ event: Event) {
-        let micros = event.time.micros
         if event.time > clock && event.time <= wallLimit { clock = event.time }
-        let v = event.values
         var f = Facts()
-        f.injection = (v[slots.injectionScore].number ?? 0) > 0.7 || v[slots.injectionMatch] == .bool(true)
-        if f.injection, let user = v[FieldTable.userID].string, !user.isEmpty { f.attacker = Rollups.key(user) }
-        f.pii = v[slots.pii] == .bool(true) || v[slots.dataLeakMatch] == .bool(true)
-        switch v[FieldTable.guardrailAction].string {
-        case "block"?: f.guardrail.log = 0
-        case "allow"?: f.guardrail.log = 1
-        default: break
-        }
-        switch v[FieldTable.decision].string {
-        case "block"?: f.guardrail.iw = 2
-        case "allow"?: f.guardrail.iw = 3
-        case "flag"?: f.guardrail.iw = 4
-        default: break
-        }
-        if let r = v[slots.risk].number, r.isFinite { f.riskBin = min(9, Int(min(max(r, 0), 1) * 10)) }
-        // Latencies past a day are counted as a day (the sketch stays small whatever a log says).
-        if let ms = v[slots.latency].number, ms.isFinite, let bin = latencyProbe.bin(of: min(ms, 86_400_000)) {
-            f.latencyBin = bin
-            f.model = models.id(Rollups.key(v[FieldTable.modelID].string ?? "(none)"))
-        }
         toolIDs.removeAll(keepingCapacity: true)
-        switch v[slots.tools] {
-        case .list(let names):
-            for case .string(let n) in names { toolIDs.append(tools.id(Rollups.key(n))) }
-        case .string(let n): toolIDs.append(tools.id(Rollups.key(n)))
-        default: break
+        event.values.withUnsafeBufferPointer { v in
+            if case .number(let x) = v[slots.injectionScore], x > 0.7 { f.injection = true }
+            if case .bool(true) = v[slots.injectionMatch] { f.injection = true }
+            if f.injection, case .string(let user) = v[FieldTable.userID], !user.isEmpty { f.attacker = Rollups.key(user) }
+            if case .bool(true) = v[slots.pii] { f.pii = true }
+            if case .bool(true) = v[slots.dataLeakMatch] { f.pii = true }
+            if case .string(let action) = v[FieldTable.guardrailAction] {
+                if action == "block" { f.guardrail.log = 0 } else if action == "allow" { f.guardrail.log = 1 }
+            }
+            if case .string(let decision) = v[FieldTable.decision] {
+                switch decision {
+                case "block": f.guardrail.iw = 2
+                case "allow": f.guardrail.iw = 3
+                case "flag": f.guardrail.iw = 4
+                default: break
+                }
+            }
+            if case .number(let r) = v[slots.risk], r.isFinite { f.riskBin = min(9, Int(min(max(r, 0), 1) * 10)) }
+            // Latencies past a day are counted as a day (the sketch stays small whatever a log says).
+            if case .number(let ms) = v[slots.latency], ms.isFinite, let bin = latencyProbe.bin(of: min(ms, 86_400_000)) {
+                f.latencyBin = bin
+                if case .string(let model) = v[FieldTable.modelID] {
+                    f.model = models.id(Rollups.key(model))
+                } else {
+                    f.model = models.id("(none)")
+                }
+            }
+            switch v[slots.tools] {
+            case .list(let names):
+                for case .string(let n) in names { toolIDs.append(tools.id(Rollups.key(n))) }
+            case .string(let n): toolIDs.append(tools.id(Rollups.key(n)))
+            default: break
+            }
         }
         let b = event.time.bucket(Rollups.fine * 1_000_000)
         if b != deltaKey {
@@ -367,6 +415,7 @@ public struct Rollups {
             deltaBand = band
         }
         Rollups.add(f, event, to: &delta, toolIDs: toolIDs, slots: slots, metrics: true)
+        if let bin = f.latencyBin { deltaLatency.append((f.model, bin)) }
     }
 
     /// Adds what the events since the last fold added (all in one five minutes) to their five
@@ -380,12 +429,17 @@ public struct Rollups {
                 current[r] = parked[r].removeValue(forKey: key) ?? opened(r, res: r == 0 ? Rollups.fine : Rollups.hour, bucket: key)
                 currentKey[r] = key
             }
-            // Latency sketches are kept per hour only (the bulk of a sparse five-minute row).
-            current[r].merge(delta, metrics: r == 1, latency: r == 1)
+            current[r].merge(delta, metrics: r == 1)
             currentDirty[r] = true
         }
-        delta = Accumulator()
-        delta.bucket = RollupBucket(metrics: metricNames)
+        // Latency sketches are kept per hour only (the bulk of a sparse five-minute row).
+        for (model, bin) in deltaLatency {
+            if current[1].latency.count <= model { current[1].latency += repeatElement(nil, count: model + 1 - current[1].latency.count) }
+            if current[1].latency[model] == nil { current[1].latency[model] = DDSketch(alpha: RollupBucket.latencyAlpha) }
+            current[1].latency[model]!.add(bin: bin)
+        }
+        deltaLatency.removeAll(keepingCapacity: true)
+        delta.reset()
     }
 
     /// Past half their cap, the interners start over with the names the buckets in memory use
@@ -501,18 +555,18 @@ public struct Rollups {
             if acc.tools.count <= id { acc.tools += repeatElement(0, count: id + 1 - acc.tools.count) }
             acc.tools[id] += 1
         }
-        if let bin = f.latencyBin {
-            if acc.latency.count <= f.model { acc.latency += repeatElement(nil, count: f.model + 1 - acc.latency.count) }
-            if acc.latency[f.model] == nil { acc.latency[f.model] = DDSketch(alpha: RollupBucket.latencyAlpha) }
-            acc.latency[f.model]!.add(bin: bin)
-        }
         if metrics {
-            let v = event.values
-            slots.metricDefinitions.withUnsafeBufferPointer { defs in
-                for m in defs.indices {
-                    if let x = defs[m].read(v[slots.metrics[m]]) {
-                        acc.bucket.metrics[m].sumMicros &+= Int64(max(-9e12, min(9e12, x * 1e6)).rounded())
-                        acc.bucket.metrics[m].n += 1
+            event.values.withUnsafeBufferPointer { v in
+                slots.metricDefinitions.withUnsafeBufferPointer { defs in
+                    slots.metrics.withUnsafeBufferPointer { at in
+                        acc.bucket.metrics.withUnsafeMutableBufferPointer { cells in
+                            for m in 0..<min(defs.count, at.count, cells.count) {
+                                if let x = defs[m].read(v[at[m]]) {
+                                    cells[m].sumMicros &+= Int64(max(-9e12, min(9e12, x * 1e6)).rounded())
+                                    cells[m].n += 1
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -527,13 +581,16 @@ public struct Rollups {
         if let failure { throw failure }
         let upsert = "INSERT INTO rollups (res, bucket, data) VALUES (?, ?, ?) ON CONFLICT (res, bucket) DO UPDATE SET data = excluded.data"
         var text: [UInt8] = []
+        // Five minutes already past their retention are not written (a replay of old logs would
+        // write each one and delete it at once).
+        let fineCutoff = clock.isUnset ? Int64.min : (clock - Rollups.fineRetention).micros / (Rollups.fine * 1_000_000)
         for r in 0..<2 {
             let res = r == 0 ? Rollups.fine : Rollups.hour
             var touched = parked[r].sorted { $0.key < $1.key }
             if currentDirty[r] { touched.append((currentKey[r], current[r])) }
-            for (b, acc) in touched {
+            for (b, acc) in touched where r == 1 || b >= fineCutoff {
                 text.removeAll(keepingCapacity: true)
-                acc.stored(tools: tools.names, models: models.names).write(to: &text)
+                acc.write(tools: tools.names, models: models.names, to: &text)
                 try db.run(upsert, [.int(res), .int(b), .text(String(decoding: text, as: UTF8.self))])
                 newestStored[r] = max(newestStored[r], b)
             }
@@ -543,10 +600,9 @@ public struct Rollups {
         compactInterners()
         wallLimit = EventTime(seconds: Date().timeIntervalSince1970) + .hours(24)
         guard !clock.isUnset else { return }
-        let cutoff = (clock - Rollups.fineRetention).micros / (Rollups.fine * 1_000_000)
-        if cutoff > prunedBefore + 12 {
-            try db.run("DELETE FROM rollups WHERE res = ? AND bucket < ?", [.int(Rollups.fine), .int(cutoff)])
-            prunedBefore = cutoff
+        if fineCutoff > prunedBefore + 12 {
+            try db.run("DELETE FROM rollups WHERE res = ? AND bucket < ?", [.int(Rollups.fine), .int(fineCutoff)])
+            prunedBefore = fineCutoff
         }
     }
 }

@@ -12,6 +12,9 @@ struct StageBenchmarks {
         if CommandLine.arguments.dropFirst().first == "recompute" {
             return recomputeByWindow(rounds: CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 3)
         }
+        if CommandLine.arguments.dropFirst().first == "rollups" {
+            return try rollupsStage(rounds: CommandLine.arguments.dropFirst(2).first.flatMap(Int.init) ?? 5)
+        }
         let lines = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
         let rulesDir = CommandLine.arguments.dropFirst(2).first ?? "rules"
         var options = TrafficGenerator.Options()
@@ -115,6 +118,56 @@ struct StageBenchmarks {
             print(label("  window_days \(windowDays)") + String(format: "%9.2f ms per recompute over a day of 24 (the day's first %.2f, the other 23 %.2f)",
                                                                  median(perRecompute), median(first), median(rest)))
         }
+    }
+
+    /// The dashboard rollups alone on the realistic profile's events (sparse traffic: about 33
+    /// events per five minutes): `observe` per event, and the commit's `save` every 20,000 events
+    /// into a database in a temporary directory, as ingest batches them.
+    static func rollupsStage(rounds: Int) throws {
+        var generator = TrafficGenerator(options: TrafficGenerator.Options(profile: .realistic))
+        var text: [String] = []
+        generator.generate { text.append($0) }
+        var fields = FieldTable()
+        let probe = try Database(path: ":memory:")
+        try Migrator.migrate(probe, Rollups.migrations)
+        _ = try Rollups(db: probe, metrics: MetricDefinition.defaults, fields: &fields)
+        let decoder = JSONLineDecoder(fields: fields, maxLineBytes: 1 << 20)
+        var events: [Event] = []
+        for (i, line) in text.enumerated() {
+            var bytes = Array(line.utf8)
+            bytes.append(contentsOf: repeatElement(0, count: LineReader.padding))
+            let decoded = bytes.withUnsafeBytes { decoder.decode(UnsafeRawBufferPointer(rebasing: $0[0..<line.utf8.count]), origin: Event.Origin(source: "b", line: Int64(i)), padded: true) }
+            if case .event(let e) = decoded { events.append(e) }
+        }
+        var observe: [Double] = [], save: [Double] = []
+        for _ in 0..<rounds {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("iw-bench-rollups-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let db = try Database(path: dir.appendingPathComponent("r.db").path)
+            try Migrator.migrate(db, Rollups.migrations)
+            var f = fields
+            var rollups = try Rollups(db: db, metrics: MetricDefinition.defaults, fields: &f)
+            var inObserve: UInt64 = 0, inSave: UInt64 = 0
+            var i = 0
+            while i < events.count {
+                let end = min(i + 20_000, events.count)
+                var t0 = DispatchTime.now().uptimeNanoseconds
+                for e in events[i..<end] { rollups.observe(e) }
+                inObserve += DispatchTime.now().uptimeNanoseconds - t0
+                // The commit itself is not counted: ingest commits the batch anyway.
+                try db.transaction {
+                    t0 = DispatchTime.now().uptimeNanoseconds
+                    try rollups.save()
+                    inSave += DispatchTime.now().uptimeNanoseconds - t0
+                }
+                i = end
+            }
+            observe.append(Double(inObserve) / Double(events.count))
+            save.append(Double(inSave) / Double(events.count))
+        }
+        print(label("rollups observe (realistic, \(events.count) events)") + String(format: "%9.0f ns/event", median(observe)))
+        print(label("rollups save (a batch of 20,000 events)") + String(format: "%9.0f ns/event", median(save)))
     }
 
     static func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }

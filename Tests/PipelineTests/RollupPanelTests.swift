@@ -1,3 +1,4 @@
+import Baseline
 import Dashboard
 import Foundation
 import IWDetectCore
@@ -123,6 +124,56 @@ import Testing
         #expect(!page.contains("http://") || !page.contains("src=\"http"))
         let report = TextReport.render(p)
         #expect(report.contains("Top attacking users") && report.contains("attacker-0"))
+    }
+
+    /// Past the caps (50 tools, 20 models a bucket) the busiest names are kept and the rest are
+    /// counted under `(other)`: nothing is lost, in one pass or across a restart.
+    @Test func theCapsKeepTheBusiestNamesAndCountTheRestUnderOther() async throws {
+        // 700 events in one hour: each calls `busy` and one of 70 other tools, on one of 30 models.
+        let lines = (0..<700).map { i in
+            let t = String(format: "2026-11-01T10:%02d:%02dZ", i / 12, (i % 12) * 5)
+            return #"{"log_id":"c-\#(i)","timestamp":"\#(t)","user_id":"u-\#(i % 9)","session_id":"s-\#(i)","#
+                + #""tool_calls":[{"name":"busy"},{"name":"tool-\#(i % 70)"}],"model_id":"model-\#(i % 30)","inference_latency_ms":\#(100 + i)}"#
+        }
+        func rows(_ dir: TempDir) throws -> [(res: Int64, bucket: RollupBucket, text: String)] {
+            try openStateDatabase(dir.file("state.db")).query("SELECT res, data FROM rollups ORDER BY res, bucket") {
+                ($0.int(0), RollupBucket(json: try! JSONValue.parse($0.text(1)))!, $0.text(1))
+            }
+        }
+        let one = TempDir(), two = TempDir()
+        var config = testConfig(one)
+        config.batchLines = 97
+        try await ingest(lines, one, config: config)
+        config = testConfig(two)
+        config.batchLines = 97
+        try await ingest(Array(lines[..<333]), two, config: config)
+        try await ingest(lines, two, config: config)
+        let a = try rows(one), b = try rows(two)
+        // Past a cap, which names are kept depends on where the commits fell (README); the
+        // counts do not.
+        #expect(a.count == b.count)
+        for (x, y) in zip(a, b) {
+            #expect(x.bucket.events == y.bucket.events)
+            #expect(x.bucket.tools.values.reduce(0, +) == y.bucket.tools.values.reduce(0, +))
+            #expect(x.bucket.tools["busy"] == y.bucket.tools["busy"])
+            #expect(x.bucket.latency.values.reduce(0) { $0 + $1.count } == y.bucket.latency.values.reduce(0) { $0 + $1.count })
+            #expect(x.bucket.tools.count <= RollupBucket.maxTools + 1 && y.bucket.tools.count <= RollupBucket.maxTools + 1)
+            #expect(y.bucket.latency.count <= RollupBucket.maxModels + 1)
+        }
+        let hours = a.filter { $0.res == 3600 }
+        try #require(hours.count == 1)
+        let hour = hours[0].bucket
+        #expect(hour.tools.count == RollupBucket.maxTools + 1)
+        #expect(hour.tools["busy"] == 700)
+        #expect(hour.tools.values.reduce(0, +) == 1400)
+        #expect((hour.tools[RollupBucket.other] ?? 0) > 0)
+        #expect(hour.latency.count == RollupBucket.maxModels + 1)
+        #expect(hour.latency.values.reduce(0) { $0 + $1.count } == 700)
+        let fives = a.filter { $0.res == 300 }
+        #expect(fives.count == 12)
+        #expect(fives.map(\.bucket.events).reduce(0, +) == 700)
+        #expect(fives.allSatisfy { $0.bucket.tools.count <= RollupBucket.maxTools + 1 && $0.bucket.latency.isEmpty })
+        #expect(fives.map { $0.bucket.tools.values.reduce(0, +) }.reduce(0, +) == 1400)
     }
 
     @Test func rangesPickTheirSteps() {
