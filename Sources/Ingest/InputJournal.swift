@@ -32,6 +32,8 @@ public final class InputJournal: @unchecked Sendable {
         /// Seconds a processed record is kept after it was received (0: deleted once processed),
         /// for the forensic queries. Kept records do not count against the bounds.
         public var keep: Double = 0
+        /// Bytes of processed records kept at most: past it the oldest go first, however recent.
+        public var keepBytes = 10 << 30
         public init(path: String) { self.path = path }
     }
 
@@ -76,8 +78,12 @@ public final class InputJournal: @unchecked Sendable {
     public let id: String
     public let maxRecords: Int
     public let maxBytes: Int
-    /// Seconds processed records are kept (``Options/keep``).
+    /// Seconds processed records are kept (``Options/keep``), and their bytes at most.
     let keep: Double
+    let keepBytes: Int
+    /// Bytes of all records in the file, processed or not (what ``keepBytes`` bounds, less the
+    /// pending ones).
+    var storedBytes = 0
     /// Bytes of records appended or queued and not yet consumed; and per committed group, its
     /// last sequence number and bytes, so that consuming gives them back.
     var pendingBytes = 0
@@ -101,6 +107,7 @@ public final class InputJournal: @unchecked Sendable {
         maxRecords = options.maxRecords
         maxBytes = options.maxBytes
         keep = options.keep
+        keepBytes = options.keepBytes
         db = try Database(path: options.path)
         if options.sync == .full { try db.execute("PRAGMA synchronous=FULL") }
         // No checkpoint inside an append's commit (it would put its fsyncs on the request path):
@@ -125,6 +132,7 @@ public final class InputJournal: @unchecked Sendable {
             try db.run("INSERT INTO journal_meta(key, value) VALUES ('id', ?)", [.text(id)])
         }
         appended = try db.query("SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'", []) { $0.int(0) }.first ?? 0
+        storedBytes = try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records", []) { Int($0.int(0)) }.first ?? 0
         let thread = Thread { [unowned self] in self.writeLoop() }
         thread.name = "iw-detect journal writer"
         thread.start()
@@ -329,24 +337,32 @@ public final class InputJournal: @unchecked Sendable {
             }
             committing = true
             let deleteThrough = consumed
+            let keptBytes = storedBytes - pendingBytes
             cond.unlock()
             do {
-                try db.transaction {
-                    if keep > 0 {
-                        // Processed, and received longer ago than `keep`.
-                        let before = Date().timeIntervalSince1970 - keep
-                        let through = try db.query("SELECT max(last_seq) FROM journal_requests WHERE last_seq <= ? AND received_at < ?",
-                                                   [.int(deleteThrough), .double(before)]) { $0.isNull(0) ? Int64(0) : $0.int(0) }.first ?? 0
-                        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(through)])
-                        try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(through)])
-                    } else {
-                        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(deleteThrough)])
-                        try db.run("DELETE FROM journal_requests WHERE last_seq <= ?", [.int(deleteThrough)])
+                let freed = try db.transaction {
+                    let through = keep > 0 ? try keptThrough(consumed: deleteThrough, keptBytes: keptBytes) : deleteThrough
+                    guard through > 0 else { return 0 }
+                    let bytes = try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records WHERE seq <= ?", [.int(through)]) { Int($0.int(0)) }.first ?? 0
+                    try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(through)])
+                    // Requests end in arrival order: the ones done are a prefix by id (found
+                    // without scanning the ones kept).
+                    var lastDone: Int64 = 0
+                    walk: while true {
+                        let page = try db.query("SELECT id, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(lastDone)]) { ($0.int(0), $0.int(1)) }
+                        for (id, lastSeq) in page {
+                            guard lastSeq <= through else { break walk }
+                            lastDone = id
+                        }
+                        if page.count < 4096 { break }
                     }
+                    try db.run("DELETE FROM journal_requests WHERE id <= ?", [.int(lastDone)])
+                    return bytes
                 }
                 deleteFailures = 0
                 cond.lock()
                 deletedThrough = max(deletedThrough, deleteThrough)
+                storedBytes -= freed
                 cond.unlock()
             } catch {
                 deleteFailures += 1
@@ -355,6 +371,41 @@ public final class InputJournal: @unchecked Sendable {
             // Requests that queued while the deletion ran are committed now.
             drainQueue()
         }
+    }
+
+    /// With records kept: the last processed record to delete. That is the end of the oldest
+    /// requests received longer ago than `keep` (a prefix in arrival order: no scan of the
+    /// requests kept), and past it, while the processed records kept still hold more than
+    /// `keepBytes`, the oldest of them.
+    func keptThrough(consumed: Int64, keptBytes: Int) throws -> Int64 {
+        let before = Date().timeIntervalSince1970 - keep
+        var through: Int64 = 0
+        var afterID: Int64 = 0
+        walk: while true {
+            let page = try db.query("SELECT id, received_at, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(afterID)]) {
+                ($0.int(0), $0.double(1), $0.int(2))
+            }
+            for (id, receivedAt, lastSeq) in page {
+                guard receivedAt < before, lastSeq <= consumed else { break walk }
+                through = max(through, lastSeq)
+                afterID = id
+            }
+            if page.count < 4096 { break }
+        }
+        var excess = keptBytes - keepBytes
+        guard excess > 0 else { return through }
+        excess -= try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records WHERE seq <= ?", [.int(through)]) { Int($0.int(0)) }.first ?? 0
+        while excess > 0 && through < consumed {
+            let page = try db.query("SELECT seq, length(body) FROM journal_records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 4096", [.int(through), .int(consumed)]) {
+                ($0.int(0), Int($0.int(1)))
+            }
+            if page.isEmpty { break }
+            for (seq, bytes) in page where excess > 0 {
+                through = seq
+                excess -= bytes
+            }
+        }
+        return through
     }
 
     /// Commits one group of requests; answers those that wait (a continuation) and returns
@@ -378,6 +429,7 @@ public final class InputJournal: @unchecked Sendable {
         switch outcome {
         case .success(let last):
             appended = max(appended, last)
+            storedBytes += bytes
             if last > consumed { groups.append((last, bytes)) } else { pendingBytes -= bytes }
         case .failure:
             pendingBytes -= bytes

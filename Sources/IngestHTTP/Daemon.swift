@@ -56,7 +56,8 @@ public final class Daemon: @unchecked Sendable {
         options.maxRecords = settings.maxJournalRecords
         options.maxBytes = settings.maxJournalBytes
         options.sync = settings.journalSync
-        options.keep = settings.journalKeep
+        options.keep = settings.journalKeep(config.retention)
+        options.keepBytes = settings.journalKeepBytes
         journal = try InputJournal(options: options)
         statusDB = try Database(path: config.databasePath)
         journalSource = try JournalSource(journal: journal, db: statusDB, maxLineBytes: config.maxLineBytes)

@@ -66,7 +66,7 @@ extension EngineConfig {
     static let keys: [String: [String]] = [
         "": ["max_line_bytes", "batch_lines", "allowed_lateness", "fields", "baseline", "sinks", "routes", "stdout", "delivery", "metrics", "serve", "exports", "rollups", "retention"],
         "retention": ["hot_days", "security_days", "alert_days", "reject_days", "index"],
-        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "journal_keep", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
+        "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "journal_keep", "journal_keep_bytes", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
         "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine", "seasonality"],
         "quarantine": ["persist", "min_users", "min_sessions", "min_share", "move_threshold"],
@@ -175,6 +175,7 @@ extension EngineConfig {
                 }
             }
             if let v = r.duration(m, "journal_keep", "serve.journal_keep", in: .seconds(0)...(.days(365))) { serve.journalKeep = Double(v.micros) / 1e6 }
+            if let v = r.int(m, "journal_keep_bytes", "serve.journal_keep_bytes", in: 0...(1 << 40)) { serve.journalKeepBytes = Int(v) }
             if let v = r.int(m, "max_journal_records", "serve.max_journal_records", in: 1...100_000_000) { serve.maxJournalRecords = Int(v) }
             if let v = r.int(m, "max_journal_bytes", "serve.max_journal_bytes", in: 1024...(1 << 40)) { serve.maxJournalBytes = Int(v) }
             if let v = r.double(m, "shutdown_timeout", "serve.shutdown_timeout", in: 0...3600) { serve.shutdownTimeout = v }

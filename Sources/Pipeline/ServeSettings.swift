@@ -16,8 +16,16 @@ public struct ServeSettings: Sendable {
     public var maxJournalBytes = 1 << 30
     public var journalSync = InputJournal.Sync.normal
     /// How long processed records stay in the journal (seconds; 0: deleted once processed), so
-    /// that `iw-detect session` and `user` can read HTTP events back.
-    public var journalKeep: Double = 0
+    /// that `iw-detect session` and `user` can read HTTP events back; nil: as long as the
+    /// forensic index that points at them (`retention.hot_days`, 0 without the index).
+    public var journalKeep: Double?
+    /// Bytes of processed records the journal keeps at most (the oldest go first past it).
+    public var journalKeepBytes = 10 << 30
+
+    /// How long processed records stay in the journal under `retention`.
+    public func journalKeep(_ retention: RetentionSettings) -> Double {
+        journalKeep ?? (retention.index ? Double(retention.hotDays) * 86_400 : 0)
+    }
     /// The bearer token requests must carry, when set.
     public var token: SecretReference?
     /// How long a shutdown may take to drain the journal and deliver pending alerts.

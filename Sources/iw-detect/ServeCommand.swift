@@ -78,6 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard let d = EventTime.Duration(parsing: v), d.micros >= 0 else { throw CLIError("IW_DETECT_JOURNAL_KEEP must be a duration such as 0s, 6h or 7d, got '\(v)'") }
             s.journalKeep = Double(d.micros) / 1e6
         }
+        if let n = try number("IW_DETECT_JOURNAL_KEEP_BYTES", 0...(1 << 40)) { s.journalKeepBytes = n }
         if let n = try number("IW_DETECT_MAX_JOURNAL_RECORDS", 1...100_000_000) { s.maxJournalRecords = n }
         if let n = try number("IW_DETECT_MAX_JOURNAL_BYTES", 1024...(1 << 40)) { s.maxJournalBytes = n }
         if let n = try number("IW_DETECT_MAX_BODY_BYTES", 1024...(1 << 30)) { s.maxBodyBytes = n }

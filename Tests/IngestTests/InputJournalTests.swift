@@ -63,6 +63,47 @@ import Testing
         #expect(!journal.hasRoom)
     }
 
+    /// Processed records are kept `keep` seconds after they arrived, and at most `keepBytes`
+    /// of them: past that the oldest go first. Records not yet processed are never deleted.
+    @Test func processedRecordsAreKeptForTheirTimeAndTheirBytesAtMost() async throws {
+        let dir = TempDir()
+        var options = InputJournal.Options(path: dir.file("in.db"))
+        options.keep = 3
+        options.keepBytes = 60_000
+        let journal = try InputJournal(options: options)
+        defer { journal.stop() }
+        let body = "{\"x\":\"" + String(repeating: "a", count: 92) + "\"}"  // 100 bytes
+        func kept() throws -> (first: Int64, last: Int64, bytes: Int64) {
+            let db = try Database(path: dir.file("in.db"), readOnly: true)
+            return try db.query("SELECT min(seq), max(seq), coalesce(sum(length(body)), 0) FROM journal_records") { ($0.int(0), $0.int(1), $0.int(2)) }[0]
+        }
+        func settled(_ done: (Int64, Int64, Int64) -> Bool) async throws -> (first: Int64, last: Int64, bytes: Int64) {
+            for _ in 0..<200 {
+                let k = try kept()
+                if done(k.first, k.last, k.bytes) { return k }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return try kept()
+        }
+        // 1,200 records of 100 bytes, the first 1,100 processed at once: younger than `keep`,
+        // but 110,000 bytes, so only the newest 60,000 bytes of them stay; the 100 records not
+        // processed are not touched.
+        for _ in 0..<12 { _ = try await journal.append(request(Array(repeating: body, count: 100))) }
+        journal.consumed(through: 1100)
+        var k = try await settled { first, _, _ in first > 1 }
+        #expect(k.first == 501 && k.last == 1200 && k.bytes == 70_000)
+        // Later, 1,100 records of 40 bytes, all processed: the first twelve requests are older than
+        // `keep` and go with their records; the new ones stay (44,000 bytes, under the bound).
+        try await Task.sleep(for: .milliseconds(3200))
+        let small = "{\"x\":\"" + String(repeating: "b", count: 32) + "\"}"
+        for _ in 0..<11 { _ = try await journal.append(request(Array(repeating: small, count: 100))) }
+        journal.consumed(through: 2300)
+        k = try await settled { first, _, _ in first > 1200 }
+        #expect(k.first == 1201 && k.last == 2300 && k.bytes == 44_000)
+        let requests = try Database(path: dir.file("in.db"), readOnly: true).query("SELECT count(*) FROM journal_requests") { $0.int(0) }[0]
+        #expect(requests == 11)
+    }
+
     @Test func theByteBoundCountsWhatIsNotConsumedAcrossARestart() async throws {
         let dir = TempDir()
         var options = InputJournal.Options(path: dir.file("in.db"))

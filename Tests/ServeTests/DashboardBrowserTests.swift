@@ -14,8 +14,9 @@ import Testing
         let generated = try run(iwDetectBinary, ["generate", "--lines", "6000"])
         #expect(generated.status == 0)
         let lines = generated.stdout.split(separator: "\n").map(String.init)
-        // Processed records stay an hour in the journal: a session's page reads them back.
-        dir.write("config.yaml", "stdout: false\nserve:\n  journal_keep: 1h\n")
+        // By default processed records stay in the journal as long as the index (hot_days): a
+        // session's page reads them back.
+        dir.write("config.yaml", "stdout: false\n")
         let serve = try ServeProcess(dir, db: dir.file("state.db"), arguments: ["--config", dir.file("config.yaml")], environment: environment)
         for start in stride(from: 0, to: lines.count, by: 500) {
             let chunk = lines[start..<min(lines.count, start + 500)].joined(separator: "\n")
