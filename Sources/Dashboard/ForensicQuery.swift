@@ -50,16 +50,30 @@ public struct ForensicQuery {
     enum Match {
         /// An event of the session or user asked for.
         case yes
-        /// Another user's event in a session the user took part in: not theirs, not a gap.
+        /// An event indexed where the query read, but not the query's: one of another session or
+        /// user sharing the bucket and tag, or another user's event in a session the user took
+        /// part in. Not a gap.
         case other
-        /// Not the event indexed there: the source changed.
+        /// Not an event indexed there: the source changed.
         case no
+    }
+
+    /// The slot `event` is indexed under: its session's, or without one its user's.
+    static func slot(of event: JSONValue) -> ForensicIndex.Slot? {
+        if let s = event["session_id"]?.stringValue, !s.isEmpty { return ForensicIndex.Slot(ForensicIndex.sessionKey(s)) }
+        if let u = event["user_id"]?.stringValue, !u.isEmpty { return ForensicIndex.Slot(ForensicIndex.userKey(u)) }
+        return nil
     }
 
     /// Every event of session `id`.
     public static func session(_ db: Database, id: String, journalPath: String) throws -> ForensicQuery {
-        let postings = try self.postings(db, key: ForensicIndex.sessionKey(id))
-        var q = try resolve(db, postings, journalPath: journalPath) { $0["session_id"]?.stringValue == id ? .yes : .no }
+        let key = ForensicIndex.sessionKey(id)
+        let postings = try ForensicIndex.postings(db, key: key)
+        let slot = ForensicIndex.Slot(key)
+        var q = try resolve(db, postings, journalPath: journalPath) { event in
+            if event["session_id"]?.stringValue == id { return .yes }
+            return ForensicQuery.slot(of: event) == slot ? .other : .no
+        }
         try q.attachAlerts(db, column: "session_id", id: id)
         if q.hits.isEmpty && q.gaps.isEmpty {
             q.securityRecords = unique(try db.query("SELECT source, line, record FROM security_events WHERE session_id = ? ORDER BY time, id", [.text(id)]) {
@@ -72,16 +86,16 @@ public struct ForensicQuery {
     /// Every event of user `id` at or after `since` (epoch seconds).
     public static func user(_ db: Database, id: String, since: Int64, journalPath: String) throws -> ForensicQuery {
         let user = ForensicIndex.userKey(id)
-        var keys = try db.query("SELECT session FROM forensic_user_sessions WHERE user = ? AND last_time >= ?", [.int(user), .int(since)]) { $0.int(0) }
-        keys.append(user)
-        var postings: [ForensicIndex.Posting] = []
-        for k in keys { postings += try self.postings(db, key: k).filter { $0.second >= since } }
-        let sessions = Set(keys)
+        let (sessionSlots, legacyKeys) = try ForensicIndex.sessions(db, user: user, since: since)
+        // The user's events without a session, and the sessions they were seen in.
+        var slots = sessionSlots.union(legacyKeys.map(ForensicIndex.Slot.init))
+        slots.insert(ForensicIndex.Slot(user))
+        let postings = try ForensicIndex.postings(db, slots: slots, legacyKeys: legacyKeys + [user], since: since)
         var q = try resolve(db, postings, journalPath: journalPath) { event in
             if event["user_id"]?.stringValue == id { return .yes }
-            // A line of one of the user's sessions that another user (or no user) wrote.
-            if let s = event["session_id"]?.stringValue, sessions.contains(ForensicIndex.sessionKey(s)) { return .other }
-            return .no
+            // Another user's line (or one without a user) of a session the user took part in, or
+            // of a key sharing a slot read.
+            return ForensicQuery.slot(of: event).map(slots.contains) == true ? .other : .no
         }
         try q.attachAlerts(db, column: "user_id", id: id)
         q.securityRecords = unique(try db.query("""
@@ -98,14 +112,11 @@ public struct ForensicQuery {
 
     /// The oldest time (microseconds) the index still covers: security records before it stand in.
     static func oldestIndexed(_ db: Database) throws -> Int64 {
-        let oldest = try db.query("SELECT min(last_time) FROM forensic_postings") { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
-        guard let oldest, oldest < Int64.max / 1_000_000 else { return .max }
-        return oldest * 1_000_000
-    }
-
-    static func postings(_ db: Database, key: Int64) throws -> [ForensicIndex.Posting] {
-        try db.query("SELECT data FROM forensic_postings WHERE key = ? ORDER BY chunk", [.int(key)]) { $0.blob(0) }
-            .flatMap { ForensicIndex.decode($0) ?? [] }
+        // Nothing indexed (or no index): the security log is all there is.
+        guard try ForensicIndex.span(db) != nil else { return .max }
+        // Past a prune the index shows nothing before its cutoff; before any, it has everything.
+        guard let cutoff = try ForensicIndex.cutoff(db) else { return .min }
+        return cutoff < Int64.max / 1_000_000 ? cutoff * 1_000_000 : .max
     }
 
     /// Reads each posting's line; `belongs` checks that the line is the one indexed (a line of

@@ -4,12 +4,20 @@ import IWDetectCore
 /// read the events back from the original log (or the input journal) instead of a copy
 /// (the monitoring guide's `query_session` and `query_user_history`).
 ///
-/// Per session, a list of postings (source, line, byte offset, event second), delta-encoded as
-/// varints in chunks closed once past ``chunkBytes`` bytes: a few bytes per event. Events without a
-/// `session_id` are listed under their user. A second table pairs users with their sessions and
-/// the time span they were seen together. Keys are 64-bit hashes of the ids, so no id is stored;
-/// a query checks each line it reads against the id asked for. Written with each batch's commit,
-/// like the rest of the state.
+/// Each event is indexed under its session (or, without a `session_id`, its user): a posting
+/// (source, line, byte offset, event second). Keys are 64-bit hashes of the ids, so no id is
+/// stored; each key falls in one of ``buckets`` buckets with a 16-bit tag (its ``Slot``). A
+/// bucket's postings are appended, tagged, to its open chunk as varint deltas from the previous
+/// posting, and a chunk is closed past ``chunkBytes``: a commit updates at most one row per
+/// bucket, however many sessions the batch had, and a posting takes about ten bytes whether its
+/// session has one event or thousands. Users are paired with their sessions the same way, in
+/// chunks of their own (again at most once an hour of stream time per pair). A query reads its
+/// bucket and checks each line it reads against the id asked for: a line of another id that
+/// shares the slot is a neighbour, not a gap. Written with each batch's commit, like the rest
+/// of the state.
+///
+/// Databases indexed before the buckets (`forensic_postings`, `forensic_user_sessions`, one
+/// row per key) are still read and pruned; new postings go to `forensic_chunks`.
 public struct ForensicIndex {
     public static let migrations: [Migration] = [
         Migration("forensic-1", """
@@ -26,12 +34,26 @@ public struct ForensicIndex {
                 PRIMARY KEY (user, session)
             ) WITHOUT ROWID;
             """),
+        Migration("forensic-2-buckets", """
+            CREATE TABLE forensic_chunks (
+                kind INTEGER NOT NULL, bucket INTEGER NOT NULL, chunk INTEGER NOT NULL, last_time INTEGER NOT NULL, data BLOB NOT NULL,
+                PRIMARY KEY (kind, bucket, chunk)
+            ) WITHOUT ROWID;
+            """),
     ]
 
-    /// A chunk is closed, and the key's next posting starts a new one, past this size.
-    public static let chunkBytes = 384
-    /// Keys not seen for this long (stream time) leave memory; their next posting opens a chunk.
+    /// Buckets per kind of chunk.
+    public static let buckets = 1024
+    /// A chunk is closed, and its bucket's next entry starts a new one, past this size.
+    public static let chunkBytes = 900
+    /// A commit's entries that would take a chunk past this start a new one instead: a row stays
+    /// under SQLite's overflow threshold for a 4 KiB page (about 1,000 bytes).
+    public static let rowBytes = 990
+    /// Pairs not seen for this long (stream time) leave memory.
     static let idle: Int64 = 1800
+    /// A pair is written again once its last written second is this far behind (a user query
+    /// for events since T reads pairs written since T minus this).
+    public static let pairRefresh: Int64 = 3600
 
     /// The posting key of a session, or of a user's events without a session.
     public static func sessionKey(_ session: String) -> Int64 { key("s", session) }
@@ -41,6 +63,28 @@ public struct ForensicIndex {
         h.combine(kind)
         h.combine(id)
         return Int64(bitPattern: h.value)
+    }
+
+    /// A key's bucket and tag (from the key mixed again: FNV's low bits alone are weak).
+    public struct Slot: Hashable, Sendable {
+        public var bucket: Int
+        public var tag: UInt16
+        public init(_ key: Int64) {
+            var z = UInt64(bitPattern: key)
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            z ^= z >> 31
+            bucket = Int(z % UInt64(ForensicIndex.buckets))
+            tag = UInt16(truncatingIfNeeded: z >> 32)
+        }
+        init(bucket: Int, tag: UInt16) {
+            self.bucket = bucket
+            self.tag = tag
+        }
+    }
+
+    enum Kind: Int {
+        case postings = 0, pairs = 1
     }
 
     /// One indexed event.
@@ -56,23 +100,36 @@ public struct ForensicIndex {
             self.offset = offset
             self.second = second
         }
+        public static let zero = Posting(source: 0, line: 0, offset: 0, second: 0)
     }
 
-    /// What a key's open chunk holds: its id, the postings not yet written, the bytes written,
-    /// and the last posting written (the base of the next delta).
+    /// A user seen in a session (by the session's slot) at a second.
+    public struct Pair: Sendable, Equatable {
+        public var session: Slot
+        public var second: Int64
+    }
+
+    /// A bucket's open chunk: its id (0: none), the entries encoded since the last commit, the
+    /// bytes stored, the entry the pending bytes start after, the last one, and the span of
+    /// its entries' seconds.
     struct OpenChunk {
-        var chunk: Int64
-        var pending: [Posting] = []
+        var chunk: Int64 = 0
+        var pending: [UInt8] = []
         var stored = 0
-        var base = Posting(source: 0, line: 0, offset: 0, second: 0)
-        var lastSecond: Int64 = 0
+        var storedBase = Posting.zero
+        var base = Posting.zero
+        var firstSecond: Int64 = .max
+        var lastSecond: Int64 = .min
     }
 
     let db: Database
-    var open: [Int64: OpenChunk] = [:]
-    var dirty: Set<Int64> = []
-    var pairs: [PairKey: (first: Int64, last: Int64, stored: Bool)] = [:]
-    var dirtyPairs: Set<PairKey> = []
+    /// A chunk is also closed once its entries span this many seconds, so that pruning by a
+    /// chunk's last second drops old entries even where traffic is sparse.
+    let maxSpan: Int64
+    /// Per kind and bucket (`kind * buckets + bucket`).
+    var open = [OpenChunk](repeating: OpenChunk(), count: 2 * ForensicIndex.buckets)
+    var dirty: [Int] = []
+    var pairs: [PairKey: Int64] = [:]
     var nextChunk: Int64
     var sources: [String: Int64] = [:]
     /// The source of the events being observed (set per batch).
@@ -81,9 +138,11 @@ public struct ForensicIndex {
 
     struct PairKey: Hashable { var user: Int64, session: Int64 }
 
-    public init(db: Database) throws {
+    /// - Parameter hotDays: the index's retention: a chunk spans at most a tenth of it.
+    public init(db: Database, hotDays: Int) throws {
         self.db = db
-        nextChunk = (try db.query("SELECT max(chunk) FROM forensic_postings") { $0.isNull(0) ? 0 : $0.int(0) }.first ?? 0) + 1
+        maxSpan = max(3600, Int64(hotDays) * 86_400 / 10)
+        nextChunk = (try db.query("SELECT max(chunk) FROM forensic_chunks") { $0.isNull(0) ? 0 : $0.int(0) }.first ?? 0) + 1
     }
 
     /// The id of a source (registered on first sight): a file by resolved path and fingerprint,
@@ -106,75 +165,167 @@ public struct ForensicIndex {
         guard session != nil || user != nil else { return }
         let second = event.time.bucket(1_000_000)
         clock = max(clock, second)
-        let key = session.map(ForensicIndex.sessionKey) ?? ForensicIndex.userKey(user!)
+        let sessionKey = session.map(ForensicIndex.sessionKey)
+        let userKey = user.map(ForensicIndex.userKey)
+        let slot = Slot(sessionKey ?? userKey!)
         let p = Posting(source: currentSource, line: event.origin.line, offset: event.origin.offset, second: second)
-        if open[key] == nil {
-            open[key] = OpenChunk(chunk: nextChunk)
-            nextChunk += 1
+        append(.postings, slot.bucket, second: second) { c in
+            ForensicIndex.tag(slot.tag, into: &c.pending)
+            ForensicIndex.append(p, after: c.base, to: &c.pending)
+            c.base = p
         }
-        open[key]!.pending.append(p)
-        open[key]!.lastSecond = max(open[key]!.lastSecond, second)
-        dirty.insert(key)
-        if let session, let user {
-            let pk = PairKey(user: ForensicIndex.userKey(user), session: ForensicIndex.sessionKey(session))
-            if let known = pairs[pk] {
-                if second > known.last || second < known.first {
-                    pairs[pk] = (min(known.first, second), max(known.last, second), known.stored)
-                    dirtyPairs.insert(pk)
-                }
-            } else {
-                pairs[pk] = (second, second, false)
-                dirtyPairs.insert(pk)
+        if let sessionKey, let userKey {
+            let pk = PairKey(user: userKey, session: sessionKey)
+            if let written = pairs[pk], second >= written, second < written + ForensicIndex.pairRefresh { return }
+            pairs[pk] = second
+            let user = Slot(userKey), s = Slot(sessionKey)
+            append(.pairs, user.bucket, second: second) { c in
+                ForensicIndex.tag(user.tag, into: &c.pending)
+                ForensicIndex.varint(UInt64(s.bucket) << 16 | UInt64(s.tag), into: &c.pending)
+                ForensicIndex.varint(ForensicIndex.zigzag(second &- c.base.second), into: &c.pending)
+                c.base.second = second
             }
         }
     }
 
-    /// Writes the postings and pairs of the batch (inside the commit's transaction) and lets idle
-    /// keys and full chunks go.
+    /// Encodes an entry into the open chunk of `bucket` (opened when none is).
+    @inline(__always)
+    mutating func append(_ kind: Kind, _ bucket: Int, second: Int64, _ encode: (inout OpenChunk) -> Void) {
+        let i = kind.rawValue * ForensicIndex.buckets + bucket
+        if open[i].chunk == 0 {
+            open[i] = OpenChunk(chunk: nextChunk)
+            nextChunk += 1
+        }
+        if open[i].pending.isEmpty { dirty.append(i) }
+        encode(&open[i])
+        open[i].firstSecond = min(open[i].firstSecond, second)
+        open[i].lastSecond = max(open[i].lastSecond, second)
+    }
+
+    /// Writes the batch's entries (inside the commit's transaction): at most one row per bucket.
     public mutating func save() throws {
-        var bytes: [UInt8] = []
-        for key in dirty.sorted() {
-            guard var c = open[key], !c.pending.isEmpty else { continue }
+        dirty.sort()
+        for i in dirty {
+            var c = open[i]
+            guard !c.pending.isEmpty else { continue }
+            let kind = Int64(i / ForensicIndex.buckets), bucket = Int64(i % ForensicIndex.buckets)
+            if c.stored > 0 && c.stored + c.pending.count > ForensicIndex.rowBytes {
+                // Full: these entries start a new chunk, from zero.
+                c.pending = ForensicIndex.rebase(c.pending, kind: Kind(rawValue: Int(kind))!, after: c.storedBase)
+                c.stored = 0
+                c.chunk = nextChunk
+                nextChunk += 1
+            }
             if c.stored > 0 {
-                bytes.removeAll(keepingCapacity: true)
-                ForensicIndex.encode(c.pending, after: c.base, into: &bytes)
-                try db.run("UPDATE forensic_postings SET data = CAST(data || ? AS BLOB), last_time = max(last_time, ?) WHERE key = ? AND chunk = ?",
-                           [.blob(bytes), .int(c.lastSecond), .int(key), .int(c.chunk)])
+                try db.run("UPDATE forensic_chunks SET data = CAST(data || ? AS BLOB), last_time = max(last_time, ?) WHERE kind = ? AND bucket = ? AND chunk = ?",
+                           [.blob(c.pending), .int(c.lastSecond), .int(kind), .int(bucket), .int(c.chunk)])
                 if try db.query("SELECT changes()") { $0.int(0) }.first == 0 {
-                    // The chunk is gone (pruned while open): these postings start a new one.
+                    // The chunk is gone (pruned while open): these entries start a new one, from zero.
+                    c.pending = ForensicIndex.rebase(c.pending, kind: Kind(rawValue: Int(kind))!, after: c.storedBase)
                     c.stored = 0
                     c.chunk = nextChunk
                     nextChunk += 1
                 }
             }
             if c.stored == 0 {
-                bytes.removeAll(keepingCapacity: true)
-                ForensicIndex.encode(c.pending, after: Posting(source: 0, line: 0, offset: 0, second: 0), into: &bytes)
-                try db.run("INSERT INTO forensic_postings (key, chunk, last_time, data) VALUES (?, ?, ?, ?)",
-                           [.int(key), .int(c.chunk), .int(c.lastSecond), .blob(bytes)])
+                try db.run("INSERT INTO forensic_chunks (kind, bucket, chunk, last_time, data) VALUES (?, ?, ?, ?, ?)",
+                           [.int(kind), .int(bucket), .int(c.chunk), .int(c.lastSecond), .blob(c.pending)])
             }
-            c.stored += bytes.count
-            c.base = c.pending.last!
-            c.pending.removeAll()
-            if c.stored >= ForensicIndex.chunkBytes { open[key] = nil } else { open[key] = c }
+            c.stored += c.pending.count
+            c.pending.removeAll(keepingCapacity: true)
+            c.storedBase = c.base
+            open[i] = c.stored >= ForensicIndex.chunkBytes || c.lastSecond - c.firstSecond >= maxSpan ? OpenChunk() : c
         }
         dirty.removeAll(keepingCapacity: true)
-        for pk in dirtyPairs {
-            guard let p = pairs[pk] else { continue }
-            try db.run("""
-                INSERT INTO forensic_user_sessions (user, session, first_time, last_time) VALUES (?, ?, ?, ?)
-                ON CONFLICT (user, session) DO UPDATE SET first_time = min(first_time, excluded.first_time), last_time = max(last_time, excluded.last_time)
-                """, [.int(pk.user), .int(pk.session), .int(p.first), .int(p.last)])
-            pairs[pk]!.stored = true
-        }
-        dirtyPairs.removeAll(keepingCapacity: true)
-        // Memory stays bounded by the keys active in the last half hour of stream time (every
-        // pair's span is written by now).
-        if open.count > 50_000 || pairs.count > 50_000 {
+        // Memory stays bounded by the pairs active in the last half hour of stream time.
+        if pairs.count > 50_000 {
             let cutoff = clock - ForensicIndex.idle
-            open = open.filter { $0.value.lastSecond >= cutoff }
-            pairs = pairs.filter { $0.value.last >= cutoff }
+            pairs = pairs.filter { $0.value >= cutoff }
         }
+    }
+
+    /// Lets go of open chunks whose entries are all before `second` (a prune deletes them).
+    public mutating func forget(before second: Int64) {
+        for i in open.indices where open[i].chunk != 0 && open[i].pending.isEmpty && open[i].lastSecond < second {
+            open[i] = OpenChunk()
+        }
+    }
+
+    // MARK: - Reading
+
+    /// The second before which the index was pruned (`retention.hot_days` at the last prune):
+    /// entries before it that share a chunk with newer ones are not shown. Nil before any prune.
+    public static func cutoff(_ db: Database) throws -> Int64? {
+        try db.query("SELECT value FROM retention_state WHERE key = 'index_cutoff'") { $0.int(0) }.first
+    }
+
+    /// Records that the index holds nothing before `second` (a prune's hot cutoff).
+    public static func setCutoff(_ db: Database, _ second: Int64) throws {
+        try db.run("INSERT INTO retention_state (key, value) VALUES ('index_cutoff', ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                   [.int(second)])
+    }
+
+    /// The postings indexed under `key`'s slot (its own, and any other key's that shares it),
+    /// and those of the unbucketed index under exactly `key`, at or after `since`.
+    public static func postings(_ db: Database, key: Int64, since: Int64 = .min) throws -> [Posting] {
+        try postings(db, slots: [Slot(key)], legacyKeys: [key], since: since)
+    }
+
+    /// The postings under any of `slots` (each bucket read once), and those of the unbucketed
+    /// index under `legacyKeys`, at or after `since` and the cutoff.
+    public static func postings(_ db: Database, slots: Set<Slot>, legacyKeys: [Int64], since: Int64 = .min) throws -> [Posting] {
+        let since = max(since, try cutoff(db) ?? .min)
+        var out: [Posting] = []
+        for key in legacyKeys {
+            out += try db.query("SELECT data FROM forensic_postings WHERE key = ? ORDER BY chunk", [.int(key)]) { $0.blob(0) }
+                .flatMap { ForensicIndex.decodeLegacy($0) ?? [] }.filter { $0.second >= since }
+        }
+        for (bucket, members) in Dictionary(grouping: slots, by: \.bucket).sorted(by: { $0.key < $1.key }) {
+            let tags = Set(members.map(\.tag))
+            let chunks = try db.query("SELECT data FROM forensic_chunks WHERE kind = 0 AND bucket = ? AND last_time >= ? ORDER BY chunk",
+                                      [.int(Int64(bucket)), .int(since)]) { $0.blob(0) }
+            for data in chunks {
+                for (tag, p) in decodePostings(data) ?? [] where tags.contains(tag) && p.second >= since { out.append(p) }
+            }
+        }
+        return out
+    }
+
+    /// The slots of the sessions user `key` was seen in at or after `since` (give or take
+    /// ``pairRefresh``), and the exact keys of the unbucketed index's pairs.
+    public static func sessions(_ db: Database, user key: Int64, since: Int64) throws -> (slots: Set<Slot>, keys: [Int64]) {
+        let user = Slot(key)
+        var slots = Set<Slot>()
+        let chunks = try db.query("SELECT data FROM forensic_chunks WHERE kind = 1 AND bucket = ? AND last_time >= ? ORDER BY chunk",
+                                  [.int(Int64(user.bucket)), .int(since)]) { $0.blob(0) }
+        for data in chunks {
+            for (tag, pair) in decodePairs(data) ?? [] where tag == user.tag && pair.second >= since - pairRefresh { slots.insert(pair.session) }
+        }
+        let keys = try db.query("SELECT session FROM forensic_user_sessions WHERE user = ? AND last_time >= ?", [.int(key), .int(since)]) { $0.int(0) }
+        return (slots, keys)
+    }
+
+    /// Every posting and every pair, with its bucket and tag (for checks and benchmarks).
+    public static func entries(_ db: Database) throws -> (postings: [(Slot, Posting)], pairs: [(user: Slot, Pair)]) {
+        var postings: [(Slot, Posting)] = [], pairs: [(user: Slot, Pair)] = []
+        for (kind, bucket, data) in try db.query("SELECT kind, bucket, data FROM forensic_chunks ORDER BY kind, bucket, chunk", [], { ($0.int(0), Int($0.int(1)), $0.blob(2)) }) {
+            if kind == 0 {
+                for (tag, p) in decodePostings(data) ?? [] { postings.append((Slot(bucket: bucket, tag: tag), p)) }
+            } else {
+                for (tag, pair) in decodePairs(data) ?? [] { pairs.append((Slot(bucket: bucket, tag: tag), pair)) }
+            }
+        }
+        return (postings, pairs)
+    }
+
+    /// The newest and oldest second the index covers (nil when empty), both layouts.
+    public static func span(_ db: Database) throws -> (oldest: Int64, newest: Int64)? {
+        let rows = try db.query("""
+            SELECT min(last_time), max(last_time) FROM forensic_chunks
+            UNION ALL SELECT min(last_time), max(last_time) FROM forensic_postings
+            """) { $0.isNull(0) ? nil : ($0.int(0), $0.int(1)) }.compactMap { $0 }
+        guard let oldest = rows.map(\.0).min(), let newest = rows.map(\.1).max() else { return nil }
+        return (oldest, newest)
     }
 
     // MARK: - Encoding
@@ -191,18 +342,10 @@ public struct ForensicIndex {
         out.append(UInt8(v))
     }
 
-    /// Postings, each after the previous one (the first after `base`).
-    static func encode(_ postings: [Posting], after base: Posting, into out: inout [UInt8]) {
-        var last = base
-        for p in postings {
-            append(p, after: last, to: &out)
-            last = p
-        }
-    }
-
-    /// Lets go of open chunks whose events are all before `second` (a prune deletes them).
-    public mutating func forget(before second: Int64) {
-        open = open.filter { $0.value.lastSecond >= second || !$0.value.pending.isEmpty }
+    @inline(__always)
+    static func tag(_ t: UInt16, into out: inout [UInt8]) {
+        out.append(UInt8(truncatingIfNeeded: t))
+        out.append(UInt8(truncatingIfNeeded: t >> 8))
     }
 
     /// A posting as four zigzag varints of its differences from the previous one (from zero at
@@ -214,27 +357,96 @@ public struct ForensicIndex {
         varint(zigzag(p.second &- last.second), into: &out)
     }
 
-    /// The postings of one chunk; nil when the bytes are not a whole number of postings.
-    public static func decode(_ bytes: [UInt8]) -> [Posting]? {
-        var out: [Posting] = []
+    /// Reads a chunk's bytes.
+    struct Reader {
+        let bytes: [UInt8]
         var i = 0
-        var last = Posting(source: 0, line: 0, offset: 0, second: 0)
-        func next() -> Int64? {
+        var atEnd: Bool { i >= bytes.count }
+
+        mutating func varint() -> UInt64? {
             var v: UInt64 = 0, shift: UInt64 = 0
             while i < bytes.count {
                 let b = bytes[i]
                 i += 1
                 v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return unzigzag(v) }
+                if b < 0x80 { return v }
                 shift += 7
                 if shift > 63 { return nil }
             }
             return nil
         }
-        while i < bytes.count {
-            guard let s = next(), let l = next(), let o = next(), let t = next() else { return nil }
-            last = Posting(source: last.source &+ s, line: last.line &+ l, offset: last.offset &+ o, second: last.second &+ t)
-            out.append(last)
+        mutating func signed() -> Int64? { varint().map(ForensicIndex.unzigzag) }
+        mutating func tag() -> UInt16? {
+            guard i + 2 <= bytes.count else { return nil }
+            defer { i += 2 }
+            return UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
+        }
+        mutating func posting(after last: Posting) -> Posting? {
+            guard let s = signed(), let l = signed(), let o = signed(), let t = signed() else { return nil }
+            return Posting(source: last.source &+ s, line: last.line &+ l, offset: last.offset &+ o, second: last.second &+ t)
+        }
+    }
+
+    /// The tagged postings of one chunk (`base`: what the first is a delta from); nil when the
+    /// bytes are not a whole number of them.
+    public static func decodePostings(_ bytes: [UInt8], after base: Posting = .zero) -> [(UInt16, Posting)]? {
+        var r = Reader(bytes: bytes)
+        var last = base
+        var out: [(UInt16, Posting)] = []
+        while !r.atEnd {
+            guard let tag = r.tag(), let p = r.posting(after: last) else { return nil }
+            out.append((tag, p))
+            last = p
+        }
+        return out
+    }
+
+    /// The tagged pairs of one chunk; nil when the bytes are not a whole number of them.
+    public static func decodePairs(_ bytes: [UInt8], after base: Int64 = 0) -> [(UInt16, Pair)]? {
+        var r = Reader(bytes: bytes)
+        var second = base
+        var out: [(UInt16, Pair)] = []
+        while !r.atEnd {
+            guard let tag = r.tag(), let slot = r.varint(), slot >> 16 < UInt64(ForensicIndex.buckets), let d = r.signed() else { return nil }
+            second &+= d
+            out.append((tag, Pair(session: Slot(bucket: Int(slot >> 16), tag: UInt16(truncatingIfNeeded: slot)), second: second)))
+        }
+        return out
+    }
+
+    /// Pending entries encoded after `base`, encoded again from zero (a chunk's start).
+    static func rebase(_ bytes: [UInt8], kind: Kind, after base: Posting) -> [UInt8] {
+        var out: [UInt8] = []
+        switch kind {
+        case .postings:
+            var last = Posting.zero
+            for (tag, p) in decodePostings(bytes, after: base) ?? [] {
+                ForensicIndex.tag(tag, into: &out)
+                append(p, after: last, to: &out)
+                last = p
+            }
+        case .pairs:
+            var last: Int64 = 0
+            for (tag, pair) in decodePairs(bytes, after: base.second) ?? [] {
+                ForensicIndex.tag(tag, into: &out)
+                varint(UInt64(pair.session.bucket) << 16 | UInt64(pair.session.tag), into: &out)
+                varint(zigzag(pair.second &- last), into: &out)
+                last = pair.second
+            }
+        }
+        return out
+    }
+
+    /// The postings of one chunk of the unbucketed index (`forensic_postings`, untagged); nil
+    /// when the bytes are not a whole number of postings.
+    public static func decodeLegacy(_ bytes: [UInt8]) -> [Posting]? {
+        var r = Reader(bytes: bytes)
+        var last = Posting.zero
+        var out: [Posting] = []
+        while !r.atEnd {
+            guard let p = r.posting(after: last) else { return nil }
+            out.append(p)
+            last = p
         }
         return out
     }

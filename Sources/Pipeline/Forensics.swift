@@ -56,7 +56,7 @@ public struct Forensics {
     public init(db: Database, settings: RetentionSettings, fields: inout FieldTable) throws {
         self.db = db
         self.settings = settings
-        index = settings.index ? try ForensicIndex(db: db) : nil
+        index = settings.index ? try ForensicIndex(db: db, hotDays: settings.hotDays) : nil
         lastPruneDay = try db.query("SELECT value FROM retention_state WHERE key = 'last_prune_day'") { $0.int(0) }.first ?? .min
         register(&fields)
     }
@@ -165,8 +165,11 @@ public struct Forensics {
         let second = min(clock.micros, EventTime(seconds: now.timeIntervalSince1970).micros + EventTime.microsPerDay) / 1_000_000
         let hot = second - Int64(settings.hotDays) * 86_400
         var p = Pruned()
-        p.postings = try run("DELETE FROM forensic_postings WHERE last_time < ?", [.int(hot)])
-        p.sessions = try run("DELETE FROM forensic_user_sessions WHERE last_time < ?", [.int(hot)])
+        p.postings = try run("DELETE FROM forensic_chunks WHERE kind = 0 AND last_time < ?", [.int(hot)])
+            + run("DELETE FROM forensic_postings WHERE last_time < ?", [.int(hot)])
+        p.sessions = try run("DELETE FROM forensic_chunks WHERE kind = 1 AND last_time < ?", [.int(hot)])
+            + run("DELETE FROM forensic_user_sessions WHERE last_time < ?", [.int(hot)])
+        try ForensicIndex.setCutoff(db, hot)
         p.rollups = try run("DELETE FROM rollups WHERE res = 3600 AND bucket < ?", [.int(hot / 3600)])
         p.securityEvents = try run("DELETE FROM security_events WHERE time < ?", [.int((second - Int64(settings.securityDays) * 86_400) * 1_000_000)])
         let alertCutoff = (second - Int64(settings.alertDays) * 86_400) * 1_000_000

@@ -121,7 +121,7 @@ struct UserCommand: AsyncParsableCommand {
 
     func run() async throws {
         let db = try common.existingDatabase()
-        let clock = try db.query("SELECT max(last_time) FROM forensic_postings UNION ALL SELECT max(time) / 1000000 FROM security_events") {
+        let clock = try db.query("SELECT max(last_time) FROM forensic_chunks UNION ALL SELECT max(last_time) FROM forensic_postings UNION ALL SELECT max(time) / 1000000 FROM security_events") {
             $0.isNull(0) ? nil : $0.int(0)
         }.compactMap { $0 }.max()
         let since = (clock ?? Int64(Date().timeIntervalSince1970)) - Int64(days) * 86_400
@@ -142,7 +142,7 @@ struct PruneCommand: AsyncParsableCommand {
         let lock = try common.lockDatabase(waiting: wait, command: "prune")
         let db = try openStateDatabase(common.databasePath)
         let before = fileSize(common.databasePath)
-        let clocks = try db.query("SELECT max(last_time) FROM forensic_postings UNION ALL SELECT max(time) / 1000000 FROM security_events UNION ALL SELECT max(event_time) / 1000000 FROM alerts") {
+        let clocks = try db.query("SELECT max(last_time) FROM forensic_chunks UNION ALL SELECT max(last_time) FROM forensic_postings UNION ALL SELECT max(time) / 1000000 FROM security_events UNION ALL SELECT max(event_time) / 1000000 FROM alerts") {
             $0.isNull(0) ? nil : $0.int(0)
         }.compactMap { $0 }
         guard let clock = clocks.max() else {
@@ -154,7 +154,7 @@ struct PruneCommand: AsyncParsableCommand {
         try Forensics.freeSpace(db, rebuild: true)
         try db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         withExtendedLifetime(lock) {}
-        printErr("pruned at stream time \(EventTime(micros: clock * 1_000_000)): \(p.postings) index chunk(s), \(p.sessions) user-session pair(s), \(p.rollups) hourly rollup(s), \(p.securityEvents) security event(s), \(p.alerts) alert(s), \(p.rejects) reject(s); \(common.databasePath): \(before) → \(fileSize(common.databasePath)) bytes")
+        printErr("pruned at stream time \(EventTime(micros: clock * 1_000_000)): \(p.postings) index chunk(s), \(p.sessions) user-session chunk(s) or pair(s), \(p.rollups) hourly rollup(s), \(p.securityEvents) security event(s), \(p.alerts) alert(s), \(p.rejects) reject(s); \(common.databasePath): \(before) → \(fileSize(common.databasePath)) bytes")
     }
 
     func fileSize(_ path: String) -> Int64 { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0 }

@@ -28,6 +28,126 @@ import Testing
         }
     }
 
+    /// Two ids in the same bucket with the same tag.
+    static func colliding(_ key: (String) -> Int64, _ prefix: String) -> (String, String) {
+        var seen: [ForensicIndex.Slot: String] = [:]
+        for i in 0... {
+            let id = "\(prefix)\(i)"
+            let slot = ForensicIndex.Slot(key(id))
+            if let other = seen[slot] { return (other, id) }
+            seen[slot] = id
+        }
+        fatalError("unreachable")
+    }
+
+    /// Sessions (and users) that share a bucket and a tag read back only their own lines, and
+    /// the neighbour's lines are not reported as gaps.
+    @Test func idsSharingASlotGetOnlyTheirOwnLines() async throws {
+        let (s1, s2) = Self.colliding(ForensicIndex.sessionKey, "sess-c-")
+        let (u1, u2) = Self.colliding(ForensicIndex.userKey, "user-c-")
+        #expect(s1 != s2 && u1 != u2)
+        var lines: [String] = []
+        for i in 0..<40 {
+            let t = String(format: "2026-11-01T10:%02d:%02dZ", i / 2, (i % 2) * 30)
+            // Alternately: a session of u1, a session of u2, and events without a session.
+            let (session, user): (String?, String) = switch i % 4 {
+            case 0: (s1, u1)
+            case 1: (s2, u2)
+            case 2: (nil, u1)
+            default: (nil, u2)
+            }
+            let s = session.map { #","session_id":"\#($0)""# } ?? ""
+            lines.append(#"{"log_id":"l-\#(i)","timestamp":"\#(t)","user_id":"\#(user)"\#(s),"input_tokens":\#(10 + i)}"#)
+        }
+        let dir = TempDir()
+        var config = testConfig(dir)
+        config.batchLines = 7
+        try await ingest(lines, dir, config: config)
+        let db = try openStateDatabase(dir.file("state.db"))
+        let session = try ForensicQuery.session(db, id: s1, journalPath: "")
+        #expect(session.hits.map(\.line) == Self.lineNumbers(lines, "session_id", s1))
+        #expect(session.gaps.isEmpty, "\(session.gaps)")
+        let user = try ForensicQuery.user(db, id: u1, since: 0, journalPath: "")
+        #expect(user.hits.map(\.line) == Self.lineNumbers(lines, "user_id", u1))
+        #expect(user.hits.count == 20)
+        #expect(user.gaps.isEmpty, "\(user.gaps)")
+    }
+
+    /// A long session fills chunk after chunk, none past the row size that would spill to an
+    /// overflow page, and reads back whole and in order.
+    @Test func aLongSessionSpansChunksUnderTheRowSize() throws {
+        let dir = TempDir()
+        let db = try openStateDatabase(dir.file("state.db"))
+        var index = try ForensicIndex(db: db, hotDays: 30)
+        let fields = FieldTable()
+        try db.transaction { try index.use(kind: "file", name: "f", path: "/f", fingerprint: "x") }
+        // 1,000 events of one session, committed 100 at a time (about 600 bytes a commit).
+        for batch in 0..<10 {
+            for k in 0..<100 {
+                let i = batch * 100 + k
+                var values = [FieldValue](repeating: .missing, count: fields.count)
+                values[FieldTable.sessionID] = .string("long")
+                values[FieldTable.userID] = .string("u-1")
+                index.observe(Event(time: EventTime(seconds: 1_790_000_000 + Double(i)), values: values,
+                                    origin: .init(source: "f", line: Int64(i + 1), offset: Int64(i) * 150)))
+            }
+            try db.transaction { try index.save() }
+        }
+        let sizes = try db.query("SELECT length(data) FROM forensic_chunks WHERE kind = 0") { $0.int(0) }
+        #expect(sizes.count >= 5)
+        #expect(sizes.allSatisfy { $0 <= ForensicIndex.rowBytes }, "\(sizes)")
+        let postings = try ForensicIndex.postings(db, key: ForensicIndex.sessionKey("long"))
+        #expect(postings.map(\.line) == Array(1...1000))
+        #expect(postings.map(\.offset) == (0..<1000).map { Int64($0) * 150 })
+    }
+
+    /// A database indexed before the buckets (one row per session in `forensic_postings`, pairs
+    /// in `forensic_user_sessions`) is still read.
+    @Test func anIndexFromBeforeTheBucketsIsStillRead() async throws {
+        let dir = TempDir()
+        let lines = Self.generated(lines: 1500)
+        try await ingest(lines, dir, config: testConfig(dir))
+        let db = try openStateDatabase(dir.file("state.db"))
+        let session = "sess-attack-0"
+        let before = try ForensicQuery.session(db, id: session, journalPath: "").hits.map(\.line)
+        let user = try #require(lines.compactMap { line -> String? in
+            let o = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            return o["session_id"] as? String == session ? o["user_id"] as? String : nil
+        }.first)
+        let userBefore = try ForensicQuery.user(db, id: user, since: 0, journalPath: "").hits.map(\.line)
+        #expect(!before.isEmpty && !userBefore.isEmpty)
+        // The old layout, written as the first version did: this session's postings as untagged
+        // zigzag varint deltas under its exact key, and its user paired with it.
+        func varint(_ v: Int64, _ out: inout [UInt8]) {
+            var u = UInt64(bitPattern: (v << 1) ^ (v >> 63))
+            while u >= 0x80 { out.append(UInt8(u & 0x7F) | 0x80); u >>= 7 }
+            out.append(UInt8(u))
+        }
+        let slot = ForensicIndex.Slot(ForensicIndex.sessionKey(session))
+        let mine = try ForensicIndex.entries(db).postings.filter { $0.0 == slot }.map(\.1)
+        var data: [UInt8] = []
+        var last = ForensicIndex.Posting.zero
+        for p in mine {
+            varint(p.source - last.source, &data); varint(p.line - last.line, &data)
+            varint(p.offset - last.offset, &data); varint(p.second - last.second, &data)
+            last = p
+        }
+        try db.transaction {
+            try db.run("DELETE FROM forensic_chunks")
+            try db.run("INSERT INTO forensic_postings (key, chunk, last_time, data) VALUES (?, 1, ?, ?)",
+                       [.int(ForensicIndex.sessionKey(session)), .int(last.second), .blob(data)])
+            try db.run("INSERT INTO forensic_user_sessions (user, session, first_time, last_time) VALUES (?, ?, 0, ?)",
+                       [.int(ForensicIndex.userKey(user)), .int(ForensicIndex.sessionKey(session)), .int(last.second)])
+        }
+        let after = try ForensicQuery.session(db, id: session, journalPath: "")
+        #expect(after.hits.map(\.line) == before)
+        #expect(after.gaps.isEmpty)
+        // The user's other sessions were in the dropped chunks: what is left is this session's.
+        let userAfter = try ForensicQuery.user(db, id: user, since: 0, journalPath: "")
+        #expect(userAfter.hits.map(\.line) == before.filter { userBefore.contains($0) })
+        #expect(userAfter.gaps.isEmpty)
+    }
+
     @Test func aSessionAndAUserGiveExactlyTheirLinesWithTheirAlerts() async throws {
         let dir = TempDir()
         let lines = Self.generated()
@@ -90,7 +210,7 @@ import Testing
             let db = try openStateDatabase(dir.file("state.db"))
             let q = try ForensicQuery.user(db, id: "user-3", since: 0, journalPath: "")
             #expect(q.hits.map(\.line) == Self.lineNumbers(lines, "user_id", "user-3"))
-            let all = try db.query("SELECT data FROM forensic_postings") { $0.blob(0) }.flatMap { ForensicIndex.decode($0)! }
+            let all = try ForensicIndex.entries(db).postings
             #expect(all.count == lines.count, "every event indexed once (no session-less event in the generator)")
         }
     }
@@ -115,7 +235,7 @@ import Testing
         let sizeBefore = try size()
         try await ingest(lines, dir, config: config)
         // Pruned on the stream-time schedule as the ingest went on.
-        let oldest = try db.query("SELECT min(last_time) FROM forensic_postings") { $0.int(0) }.first!
+        let oldest = try #require(try ForensicIndex.span(db)).oldest
         let clock = Timestamp.parse((try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any])["timestamp"] as! String)!.micros / 1_000_000
         #expect(oldest >= clock - 11 * 86_400, "nothing older than hot_days (and a day) is left in the index")
         let old = try ForensicQuery.session(db, id: "sess-attack-0", journalPath: "")
