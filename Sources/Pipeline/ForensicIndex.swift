@@ -34,11 +34,13 @@ public struct ForensicIndex {
                 PRIMARY KEY (user, session)
             ) WITHOUT ROWID;
             """),
+        // A rowid table: its rows (up to a kilobyte) stay out of the interior pages, which a
+        // WITHOUT ROWID table would fill with copies of them.
         Migration("forensic-2-buckets", """
             CREATE TABLE forensic_chunks (
-                kind INTEGER NOT NULL, bucket INTEGER NOT NULL, chunk INTEGER NOT NULL, last_time INTEGER NOT NULL, data BLOB NOT NULL,
-                PRIMARY KEY (kind, bucket, chunk)
-            ) WITHOUT ROWID;
+                chunk INTEGER PRIMARY KEY, kind INTEGER NOT NULL, bucket INTEGER NOT NULL, last_time INTEGER NOT NULL, data BLOB NOT NULL
+            );
+            CREATE INDEX forensic_chunks_bucket ON forensic_chunks(kind, bucket);
             """),
     ]
 
@@ -217,8 +219,8 @@ public struct ForensicIndex {
                 nextChunk += 1
             }
             if c.stored > 0 {
-                try db.run("UPDATE forensic_chunks SET data = CAST(data || ? AS BLOB), last_time = max(last_time, ?) WHERE kind = ? AND bucket = ? AND chunk = ?",
-                           [.blob(c.pending), .int(c.lastSecond), .int(kind), .int(bucket), .int(c.chunk)])
+                try db.run("UPDATE forensic_chunks SET data = CAST(data || ? AS BLOB), last_time = max(last_time, ?) WHERE chunk = ?",
+                           [.blob(c.pending), .int(c.lastSecond), .int(c.chunk)])
                 if try db.query("SELECT changes()") { $0.int(0) }.first == 0 {
                     // The chunk is gone (pruned while open): these entries start a new one, from zero.
                     c.pending = ForensicIndex.rebase(c.pending, kind: Kind(rawValue: Int(kind))!, after: c.storedBase)
