@@ -113,10 +113,11 @@ public struct ForensicQuery {
     /// The oldest time (microseconds) the index still covers: security records before it stand in.
     static func oldestIndexed(_ db: Database) throws -> Int64 {
         // Nothing indexed (or no index): the security log is all there is.
-        guard try ForensicIndex.span(db) != nil else { return .max }
-        // Past a prune the index shows nothing before its cutoff; before any, it has everything.
-        guard let cutoff = try ForensicIndex.cutoff(db) else { return .min }
-        return cutoff < Int64.max / 1_000_000 ? cutoff * 1_000_000 : .max
+        guard let span = try ForensicIndex.span(db) else { return .max }
+        // The index starts at its oldest entry, or past a prune at its cutoff (older entries of
+        // a chunk kept for newer ones are not shown).
+        let oldest = max(span.oldest, try ForensicIndex.cutoff(db) ?? .min)
+        return oldest < Int64.max / 1_000_000 ? oldest * 1_000_000 : .max
     }
 
     /// Reads each posting's line; `belongs` checks that the line is the one indexed (a line of

@@ -81,9 +81,6 @@ public final class InputJournal: @unchecked Sendable {
     /// Seconds processed records are kept (``Options/keep``), and their bytes at most.
     let keep: Double
     let keepBytes: Int
-    /// Bytes of all records in the file, processed or not (what ``keepBytes`` bounds, less the
-    /// pending ones).
-    var storedBytes = 0
     /// Bytes of records appended or queued and not yet consumed; and per committed group, its
     /// last sequence number and bytes, so that consuming gives them back.
     var pendingBytes = 0
@@ -132,7 +129,6 @@ public final class InputJournal: @unchecked Sendable {
             try db.run("INSERT INTO journal_meta(key, value) VALUES ('id', ?)", [.text(id)])
         }
         appended = try db.query("SELECT seq FROM sqlite_sequence WHERE name = 'journal_records'", []) { $0.int(0) }.first ?? 0
-        storedBytes = try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records", []) { Int($0.int(0)) }.first ?? 0
         let thread = Thread { [unowned self] in self.writeLoop() }
         thread.name = "iw-detect journal writer"
         thread.start()
@@ -227,10 +223,18 @@ public final class InputJournal: @unchecked Sendable {
         }
         let first = try db.query("SELECT min(seq) FROM journal_records", []) { $0.isNull(0) ? nil : $0.int(0) }.first ?? nil
         let kept = first.map { $0 - 1 } ?? appended
-        if position < kept {
+        // Records kept for the forensic queries were processed already (by another state
+        // database): read again they would raise their alerts twice.
+        let processed = min(appended, try db.query("SELECT value FROM journal_meta WHERE key = 'processed'", []) { Int64($0.text(0)) ?? 0 }.first ?? 0)
+        if position < kept && kept >= processed {
             consumed = kept
             try countPending(after: kept)
             return (kept, "the state database has read the input journal up to record \(position), but records up to \(kept) were deleted as processed: resuming after \(kept)")
+        }
+        if position < processed {
+            consumed = processed
+            try countPending(after: processed)
+            return (processed, "the state database has read the input journal up to record \(position), but records up to \(processed) were processed already (they are kept for the forensic queries, not read again): resuming after \(processed)")
         }
         consumed = position
         try countPending(after: position)
@@ -337,32 +341,36 @@ public final class InputJournal: @unchecked Sendable {
             }
             committing = true
             let deleteThrough = consumed
-            let keptBytes = storedBytes - pendingBytes
+            let pending = pendingBytes
             cond.unlock()
             do {
-                let freed = try db.transaction {
-                    let through = keep > 0 ? try keptThrough(consumed: deleteThrough, keptBytes: keptBytes) : deleteThrough
-                    guard through > 0 else { return 0 }
-                    let bytes = try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records WHERE seq <= ?", [.int(through)]) { Int($0.int(0)) }.first ?? 0
-                    try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(through)])
-                    // Requests end in arrival order: the ones done are a prefix by id (found
-                    // without scanning the ones kept).
-                    var lastDone: Int64 = 0
-                    walk: while true {
-                        let page = try db.query("SELECT id, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(lastDone)]) { ($0.int(0), $0.int(1)) }
-                        for (id, lastSeq) in page {
-                            guard lastSeq <= through else { break walk }
-                            lastDone = id
+                try db.transaction {
+                    // How far the pipeline has processed, for a state database that starts over
+                    // (``reconcile(position:)``): kept records are not read again.
+                    try db.run("INSERT INTO journal_meta(key, value) VALUES ('processed', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                               [.text(String(deleteThrough))])
+                    if keep > 0 {
+                        // Those received longer ago than `keep`; then, while the kept ones take
+                        // more than `keepBytes` of the file, the oldest of them.
+                        var through = try receivedBefore(Date().timeIntervalSince1970 - keep, consumed: deleteThrough)
+                        try delete(through: through)
+                        // A record takes more of the file than its body: deleting three quarters
+                        // of the excess in bodies at a time comes close without going far past.
+                        var excess = try usedBytes() - pending - keepBytes
+                        while excess > 0 {
+                            let next = try oldestBeyond(bytes: max(1, excess * 3 / 4), after: through, consumed: deleteThrough)
+                            guard next > through else { break }
+                            try delete(through: next)
+                            through = next
+                            excess = try usedBytes() - pending - keepBytes
                         }
-                        if page.count < 4096 { break }
+                    } else {
+                        try delete(through: deleteThrough)
                     }
-                    try db.run("DELETE FROM journal_requests WHERE id <= ?", [.int(lastDone)])
-                    return bytes
                 }
                 deleteFailures = 0
                 cond.lock()
                 deletedThrough = max(deletedThrough, deleteThrough)
-                storedBytes -= freed
                 cond.unlock()
             } catch {
                 deleteFailures += 1
@@ -373,12 +381,35 @@ public final class InputJournal: @unchecked Sendable {
         }
     }
 
-    /// With records kept: the last processed record to delete. That is the end of the oldest
-    /// requests received longer ago than `keep` (a prefix in arrival order: no scan of the
-    /// requests kept), and past it, while the processed records kept still hold more than
-    /// `keepBytes`, the oldest of them.
-    func keptThrough(consumed: Int64, keptBytes: Int) throws -> Int64 {
-        let before = Date().timeIntervalSince1970 - keep
+    /// The bytes of the journal's pages in use (what its file would be without free pages): the
+    /// kept records' share of it is what ``keepBytes`` bounds, read without scanning them.
+    func usedBytes() throws -> Int {
+        let pages = try db.query("PRAGMA page_count") { $0.int(0) }.first ?? 0
+        let free = try db.query("PRAGMA freelist_count") { $0.int(0) }.first ?? 0
+        let size = try db.query("PRAGMA page_size") { $0.int(0) }.first ?? 4096
+        return Int((pages - free) * size)
+    }
+
+    /// Deletes the records through `through` and the requests they end (in arrival order, so
+    /// the ones done are a prefix by id, found without scanning the ones kept).
+    func delete(through: Int64) throws {
+        guard through > 0 else { return }
+        try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(through)])
+        var lastDone: Int64 = 0
+        walk: while true {
+            let page = try db.query("SELECT id, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(lastDone)]) { ($0.int(0), $0.int(1)) }
+            for (id, lastSeq) in page {
+                guard lastSeq <= through else { break walk }
+                lastDone = id
+            }
+            if page.count < 4096 { break }
+        }
+        try db.run("DELETE FROM journal_requests WHERE id <= ?", [.int(lastDone)])
+    }
+
+    /// The last record of the oldest requests received before `before` and processed (a prefix
+    /// in arrival order: the walk stops at the first one kept); 0 for none.
+    func receivedBefore(_ before: Double, consumed: Int64) throws -> Int64 {
         var through: Int64 = 0
         var afterID: Int64 = 0
         walk: while true {
@@ -392,20 +423,25 @@ public final class InputJournal: @unchecked Sendable {
             }
             if page.count < 4096 { break }
         }
-        var excess = keptBytes - keepBytes
-        guard excess > 0 else { return through }
-        excess -= try db.query("SELECT coalesce(sum(length(body)), 0) FROM journal_records WHERE seq <= ?", [.int(through)]) { Int($0.int(0)) }.first ?? 0
+        return through
+    }
+
+    /// The last of the oldest processed records after `after` whose bodies add up to `bytes`
+    /// (records take a little more of the file than their bodies: this frees at least that); 0
+    /// for none.
+    func oldestBeyond(bytes: Int, after: Int64, consumed: Int64) throws -> Int64 {
+        var excess = bytes, through = after
         while excess > 0 && through < consumed {
             let page = try db.query("SELECT seq, length(body) FROM journal_records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT 4096", [.int(through), .int(consumed)]) {
                 ($0.int(0), Int($0.int(1)))
             }
             if page.isEmpty { break }
-            for (seq, bytes) in page where excess > 0 {
+            for (seq, n) in page where excess > 0 {
                 through = seq
-                excess -= bytes
+                excess -= n
             }
         }
-        return through
+        return through == after ? 0 : through
     }
 
     /// Commits one group of requests; answers those that wait (a continuation) and returns
@@ -429,7 +465,6 @@ public final class InputJournal: @unchecked Sendable {
         switch outcome {
         case .success(let last):
             appended = max(appended, last)
-            storedBytes += bytes
             if last > consumed { groups.append((last, bytes)) } else { pendingBytes -= bytes }
         case .failure:
             pendingBytes -= bytes

@@ -6,7 +6,7 @@ import IWDetectCore
 ///
 /// Each event is indexed under its session (or, without a `session_id`, its user): a posting
 /// (source, line, byte offset, event second). Keys are 64-bit hashes of the ids, so no id is
-/// stored; each key falls in one of ``buckets`` buckets with a 16-bit tag (its ``Slot``). A
+/// stored; each key falls in one of ``buckets`` buckets with a 24-bit tag (its ``Slot``). A
 /// bucket's postings are appended, tagged, to its open chunk as varint deltas from the previous
 /// posting, and a chunk is closed past ``chunkBytes``: a commit updates at most one row per
 /// bucket, however many sessions the batch had, and a posting takes about ten bytes whether its
@@ -38,7 +38,8 @@ public struct ForensicIndex {
         // WITHOUT ROWID table would fill with copies of them.
         Migration("forensic-2-buckets", """
             CREATE TABLE forensic_chunks (
-                chunk INTEGER PRIMARY KEY, kind INTEGER NOT NULL, bucket INTEGER NOT NULL, last_time INTEGER NOT NULL, data BLOB NOT NULL
+                chunk INTEGER PRIMARY KEY, kind INTEGER NOT NULL, bucket INTEGER NOT NULL,
+                first_time INTEGER NOT NULL, last_time INTEGER NOT NULL, data BLOB NOT NULL
             );
             CREATE INDEX forensic_chunks_bucket ON forensic_chunks(kind, bucket);
             """),
@@ -70,16 +71,17 @@ public struct ForensicIndex {
     /// A key's bucket and tag (from the key mixed again: FNV's low bits alone are weak).
     public struct Slot: Hashable, Sendable {
         public var bucket: Int
-        public var tag: UInt16
+        /// 24 bits.
+        public var tag: UInt32
         public init(_ key: Int64) {
             var z = UInt64(bitPattern: key)
             z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
             z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
             z ^= z >> 31
             bucket = Int(z % UInt64(ForensicIndex.buckets))
-            tag = UInt16(truncatingIfNeeded: z >> 32)
+            tag = UInt32(truncatingIfNeeded: z >> 32) & 0xFF_FFFF
         }
-        init(bucket: Int, tag: UInt16) {
+        init(bucket: Int, tag: UInt32) {
             self.bucket = bucket
             self.tag = tag
         }
@@ -183,7 +185,7 @@ public struct ForensicIndex {
             let user = Slot(userKey), s = Slot(sessionKey)
             append(.pairs, user.bucket, second: second) { c in
                 ForensicIndex.tag(user.tag, into: &c.pending)
-                ForensicIndex.varint(UInt64(s.bucket) << 16 | UInt64(s.tag), into: &c.pending)
+                ForensicIndex.varint(UInt64(s.bucket) << 24 | UInt64(s.tag), into: &c.pending)
                 ForensicIndex.varint(ForensicIndex.zigzag(second &- c.base.second), into: &c.pending)
                 c.base.second = second
             }
@@ -211,27 +213,22 @@ public struct ForensicIndex {
             var c = open[i]
             guard !c.pending.isEmpty else { continue }
             let kind = Int64(i / ForensicIndex.buckets), bucket = Int64(i % ForensicIndex.buckets)
-            if c.stored > 0 && c.stored + c.pending.count > ForensicIndex.rowBytes {
-                // Full: these entries start a new chunk, from zero.
-                c.pending = ForensicIndex.rebase(c.pending, kind: Kind(rawValue: Int(kind))!, after: c.storedBase)
+            // Full, or gone (pruned while open): these entries start a new chunk, from zero.
+            func restart() {
+                (c.pending, c.firstSecond, c.lastSecond) = ForensicIndex.rebase(c.pending, kind: Kind(rawValue: Int(kind))!, after: c.storedBase)
                 c.stored = 0
                 c.chunk = nextChunk
                 nextChunk += 1
             }
+            if c.stored > 0 && c.stored + c.pending.count > ForensicIndex.rowBytes { restart() }
             if c.stored > 0 {
-                try db.run("UPDATE forensic_chunks SET data = CAST(data || ? AS BLOB), last_time = max(last_time, ?) WHERE chunk = ?",
-                           [.blob(c.pending), .int(c.lastSecond), .int(c.chunk)])
-                if try db.query("SELECT changes()") { $0.int(0) }.first == 0 {
-                    // The chunk is gone (pruned while open): these entries start a new one, from zero.
-                    c.pending = ForensicIndex.rebase(c.pending, kind: Kind(rawValue: Int(kind))!, after: c.storedBase)
-                    c.stored = 0
-                    c.chunk = nextChunk
-                    nextChunk += 1
-                }
+                try db.run("UPDATE forensic_chunks SET data = CAST(data || ? AS BLOB), first_time = min(first_time, ?), last_time = max(last_time, ?) WHERE chunk = ?",
+                           [.blob(c.pending), .int(c.firstSecond), .int(c.lastSecond), .int(c.chunk)])
+                if try db.query("SELECT changes()") { $0.int(0) }.first == 0 { restart() }
             }
             if c.stored == 0 {
-                try db.run("INSERT INTO forensic_chunks (kind, bucket, chunk, last_time, data) VALUES (?, ?, ?, ?, ?)",
-                           [.int(kind), .int(bucket), .int(c.chunk), .int(c.lastSecond), .blob(c.pending)])
+                try db.run("INSERT INTO forensic_chunks (kind, bucket, chunk, first_time, last_time, data) VALUES (?, ?, ?, ?, ?, ?)",
+                           [.int(kind), .int(bucket), .int(c.chunk), .int(c.firstSecond), .int(c.lastSecond), .blob(c.pending)])
             }
             c.stored += c.pending.count
             c.pending.removeAll(keepingCapacity: true)
@@ -298,8 +295,9 @@ public struct ForensicIndex {
     public static func sessions(_ db: Database, user key: Int64, since: Int64) throws -> (slots: Set<Slot>, keys: [Int64]) {
         let user = Slot(key)
         var slots = Set<Slot>()
+        // A pair covers the pair refresh after it: a chunk that ended before `since` may hold one.
         let chunks = try db.query("SELECT data FROM forensic_chunks WHERE kind = 1 AND bucket = ? AND last_time >= ? ORDER BY chunk",
-                                  [.int(Int64(user.bucket)), .int(since)]) { $0.blob(0) }
+                                  [.int(Int64(user.bucket)), .int(since == .min ? since : since - pairRefresh)]) { $0.blob(0) }
         for data in chunks {
             for (tag, pair) in decodePairs(data) ?? [] where tag == user.tag && pair.second >= since - pairRefresh { slots.insert(pair.session) }
         }
@@ -323,7 +321,7 @@ public struct ForensicIndex {
     /// The newest and oldest second the index covers (nil when empty), both layouts.
     public static func span(_ db: Database) throws -> (oldest: Int64, newest: Int64)? {
         let rows = try db.query("""
-            SELECT min(last_time), max(last_time) FROM forensic_chunks
+            SELECT min(first_time), max(last_time) FROM forensic_chunks
             UNION ALL SELECT min(last_time), max(last_time) FROM forensic_postings
             """) { $0.isNull(0) ? nil : ($0.int(0), $0.int(1)) }.compactMap { $0 }
         guard let oldest = rows.map(\.0).min(), let newest = rows.map(\.1).max() else { return nil }
@@ -345,9 +343,10 @@ public struct ForensicIndex {
     }
 
     @inline(__always)
-    static func tag(_ t: UInt16, into out: inout [UInt8]) {
+    static func tag(_ t: UInt32, into out: inout [UInt8]) {
         out.append(UInt8(truncatingIfNeeded: t))
         out.append(UInt8(truncatingIfNeeded: t >> 8))
+        out.append(UInt8(truncatingIfNeeded: t >> 16))
     }
 
     /// A posting as four zigzag varints of its differences from the previous one (from zero at
@@ -378,10 +377,10 @@ public struct ForensicIndex {
             return nil
         }
         mutating func signed() -> Int64? { varint().map(ForensicIndex.unzigzag) }
-        mutating func tag() -> UInt16? {
-            guard i + 2 <= bytes.count else { return nil }
-            defer { i += 2 }
-            return UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
+        mutating func tag() -> UInt32? {
+            guard i + 3 <= bytes.count else { return nil }
+            defer { i += 3 }
+            return UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
         }
         mutating func posting(after last: Posting) -> Posting? {
             guard let s = signed(), let l = signed(), let o = signed(), let t = signed() else { return nil }
@@ -391,10 +390,10 @@ public struct ForensicIndex {
 
     /// The tagged postings of one chunk (`base`: what the first is a delta from); nil when the
     /// bytes are not a whole number of them.
-    public static func decodePostings(_ bytes: [UInt8], after base: Posting = .zero) -> [(UInt16, Posting)]? {
+    public static func decodePostings(_ bytes: [UInt8], after base: Posting = .zero) -> [(UInt32, Posting)]? {
         var r = Reader(bytes: bytes)
         var last = base
-        var out: [(UInt16, Posting)] = []
+        var out: [(UInt32, Posting)] = []
         while !r.atEnd {
             guard let tag = r.tag(), let p = r.posting(after: last) else { return nil }
             out.append((tag, p))
@@ -404,21 +403,23 @@ public struct ForensicIndex {
     }
 
     /// The tagged pairs of one chunk; nil when the bytes are not a whole number of them.
-    public static func decodePairs(_ bytes: [UInt8], after base: Int64 = 0) -> [(UInt16, Pair)]? {
+    public static func decodePairs(_ bytes: [UInt8], after base: Int64 = 0) -> [(UInt32, Pair)]? {
         var r = Reader(bytes: bytes)
         var second = base
-        var out: [(UInt16, Pair)] = []
+        var out: [(UInt32, Pair)] = []
         while !r.atEnd {
-            guard let tag = r.tag(), let slot = r.varint(), slot >> 16 < UInt64(ForensicIndex.buckets), let d = r.signed() else { return nil }
+            guard let tag = r.tag(), let slot = r.varint(), slot >> 24 < UInt64(ForensicIndex.buckets), let d = r.signed() else { return nil }
             second &+= d
-            out.append((tag, Pair(session: Slot(bucket: Int(slot >> 16), tag: UInt16(truncatingIfNeeded: slot)), second: second)))
+            out.append((tag, Pair(session: Slot(bucket: Int(slot >> 24), tag: UInt32(truncatingIfNeeded: slot) & 0xFF_FFFF), second: second)))
         }
         return out
     }
 
-    /// Pending entries encoded after `base`, encoded again from zero (a chunk's start).
-    static func rebase(_ bytes: [UInt8], kind: Kind, after base: Posting) -> [UInt8] {
+    /// Pending entries encoded after `base`, encoded again from zero (a chunk's start), with the
+    /// span of their seconds.
+    static func rebase(_ bytes: [UInt8], kind: Kind, after base: Posting) -> (bytes: [UInt8], first: Int64, last: Int64) {
         var out: [UInt8] = []
+        var first = Int64.max, lastSecond = Int64.min
         switch kind {
         case .postings:
             var last = Posting.zero
@@ -426,17 +427,21 @@ public struct ForensicIndex {
                 ForensicIndex.tag(tag, into: &out)
                 append(p, after: last, to: &out)
                 last = p
+                first = min(first, p.second)
+                lastSecond = max(lastSecond, p.second)
             }
         case .pairs:
             var last: Int64 = 0
             for (tag, pair) in decodePairs(bytes, after: base.second) ?? [] {
                 ForensicIndex.tag(tag, into: &out)
-                varint(UInt64(pair.session.bucket) << 16 | UInt64(pair.session.tag), into: &out)
+                varint(UInt64(pair.session.bucket) << 24 | UInt64(pair.session.tag), into: &out)
                 varint(zigzag(pair.second &- last), into: &out)
                 last = pair.second
+                first = min(first, pair.second)
+                lastSecond = max(lastSecond, pair.second)
             }
         }
-        return out
+        return (out, first, lastSecond)
     }
 
     /// The postings of one chunk of the unbucketed index (`forensic_postings`, untagged); nil

@@ -167,7 +167,8 @@ public struct Forensics {
         var p = Pruned()
         p.postings = try run("DELETE FROM forensic_chunks WHERE kind = 0 AND last_time < ?", [.int(hot)])
             + run("DELETE FROM forensic_postings WHERE last_time < ?", [.int(hot)])
-        p.sessions = try run("DELETE FROM forensic_chunks WHERE kind = 1 AND last_time < ?", [.int(hot)])
+        // A pair stands for the pair refresh after it (ForensicIndex.pairRefresh).
+        p.sessions = try run("DELETE FROM forensic_chunks WHERE kind = 1 AND last_time < ?", [.int(hot - ForensicIndex.pairRefresh)])
             + run("DELETE FROM forensic_user_sessions WHERE last_time < ?", [.int(hot)])
         try ForensicIndex.setCutoff(db, hot)
         p.rollups = try run("DELETE FROM rollups WHERE res = 3600 AND bucket < ?", [.int(hot / 3600)])

@@ -101,6 +101,43 @@ import Testing
         #expect(postings.map(\.offset) == (0..<1000).map { Int64($0) * 150 })
     }
 
+    /// A pair stands for the hour after it: a user query from a time inside that hour finds the
+    /// session even when the chunk holding the pair closed before that time.
+    @Test func aUserQueryFindsASessionWhosePairIsInAnEarlierChunk() throws {
+        let dir = TempDir()
+        let db = try openStateDatabase(dir.file("state.db"))
+        var index = try ForensicIndex(db: db, hotDays: 30)
+        let fields = FieldTable()
+        try db.transaction { try index.use(kind: "file", name: "f", path: "/f", fingerprint: "x") }
+        let t0 = 1_790_000_000.0
+        var line: Int64 = 0
+        func event(_ user: String, _ session: String, _ t: Double) {
+            var values = [FieldValue](repeating: .missing, count: fields.count)
+            values[FieldTable.sessionID] = .string(session)
+            values[FieldTable.userID] = .string(user)
+            line += 1
+            index.observe(Event(time: EventTime(seconds: t), values: values, origin: .init(source: "f", line: line, offset: line * 100)))
+        }
+        event("u-target", "s-target", t0)
+        try db.transaction { try index.save() }
+        // Other users in the same bucket fill the pair chunk, which closes at t0 + 20 min.
+        let bucket = ForensicIndex.Slot(ForensicIndex.userKey("u-target")).bucket
+        let neighbours = (0...).lazy.map { "u-n\($0)" }.filter { ForensicIndex.Slot(ForensicIndex.userKey($0)).bucket == bucket }.prefix(200)
+        for (k, user) in neighbours.enumerated() { event(user, "s-\(user)", t0 + 600 + Double(k) * 3) }
+        try db.transaction { try index.save() }
+        let closed = try db.query("SELECT count(*) FROM forensic_chunks WHERE kind = 1 AND bucket = ?", [.int(Int64(bucket))]) { $0.int(0) }.first
+        #expect(closed == 1 || closed == 2)
+        // The target's session goes on from t0 + 30 min, within the hour: no new pair.
+        for k in 0..<10 { event("u-target", "s-target", t0 + 1800 + Double(k) * 60) }
+        event("u-other", "s-other", t0 + 3000)  // the pair chunk gets a newer entry of another user
+        try db.transaction { try index.save() }
+        let since = Int64(t0) + 1800
+        let (slots, _) = try ForensicIndex.sessions(db, user: ForensicIndex.userKey("u-target"), since: since)
+        #expect(slots.contains(ForensicIndex.Slot(ForensicIndex.sessionKey("s-target"))))
+        let postings = try ForensicIndex.postings(db, key: ForensicIndex.sessionKey("s-target"), since: since)
+        #expect(postings.count == 10)
+    }
+
     /// A database indexed before the buckets (one row per session in `forensic_postings`, pairs
     /// in `forensic_user_sessions`) is still read.
     @Test func anIndexFromBeforeTheBucketsIsStillRead() async throws {
@@ -235,9 +272,12 @@ import Testing
         let sizeBefore = try size()
         try await ingest(lines, dir, config: config)
         // Pruned on the stream-time schedule as the ingest went on.
-        let oldest = try #require(try ForensicIndex.span(db)).oldest
         let clock = Timestamp.parse((try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any])["timestamp"] as! String)!.micros / 1_000_000
-        #expect(oldest >= clock - 11 * 86_400, "nothing older than hot_days (and a day) is left in the index")
+        let cutoff = try #require(try ForensicIndex.cutoff(db))
+        #expect(cutoff >= clock - 11 * 86_400, "the index was pruned to hot_days (and a day)")
+        let stale = try db.query("SELECT count(*) FROM forensic_chunks WHERE (kind = 0 AND last_time < ?) OR (kind = 1 AND last_time < ?)",
+                                 [.int(cutoff), .int(cutoff - ForensicIndex.pairRefresh)]) { $0.int(0) }.first
+        #expect(stale == 0, "no chunk lies wholly before the cutoff")
         let old = try ForensicQuery.session(db, id: "sess-attack-0", journalPath: "")
         #expect(old.hits.isEmpty && old.gaps.isEmpty)
         #expect(!old.securityRecords.isEmpty, "the attack's events are kept as security records")
