@@ -23,7 +23,7 @@ public enum FramedLine {
 /// resumed at a checkpoint reports the same numbers a full read would.
 public final class LineReader {
     /// What one call of ``read(_:)`` saw.
-    public enum Status: Equatable {
+    public enum Status: Equatable, Sendable {
         /// Data was read. `caughtUp` is true when the read returned less than it asked for: the
         /// producer (a pipe, a growing file) has nothing more right now.
         case data(caughtUp: Bool)

@@ -256,7 +256,7 @@ public final class Engine {
     public func ingest(_ input: InputSource, reingest: Bool = false) async throws -> IngestSummary {
         switch input {
         case .standardInput:
-            return try await run(StandardInputSource(maxLineBytes: config.maxLineBytes))
+            return try await run(StandardInputSource(maxLineBytes: config.maxLineBytes), decodeAhead: config.threads >= 2)
         case .file(let path):
             let source = try FileSource(path: path, maxLineBytes: config.maxLineBytes, db: db, reingest: reingest)
             summary.totalBytes = source.size
@@ -264,13 +264,15 @@ public final class Engine {
             if source.resume.offset > 0 { summary.resumedAtLine = source.resume.line }
             summary.sameContentAs = source.resume.sameContentAs.map { ($0, source.resume.line) }
             summary.replacedFile = source.resume.replaced
-            return try await run(source, firstLine: source.resume.line)
+            return try await run(source, firstLine: source.resume.line, decodeAhead: config.threads >= 2)
         }
     }
 
     /// Runs `source` through the pipeline until it ends or a signal interrupts it, committing a
     /// batch every `batch_lines` lines and whenever the source is caught up.
-    public func run(_ source: any LineSource, firstLine: Int64 = 1) async throws -> IngestSummary {
+    /// - Parameter decodeAhead: read and decode on a thread of its own (``DecodeAhead``): only
+    ///   for a file or standard input, with no rule reload.
+    public func run(_ source: any LineSource, firstLine: Int64 = 1, decodeAhead: Bool = false) async throws -> IngestSummary {
         // Counters kept in the database across runs; the summary reports this run's share.
         let baselineAtStart = (skipped: processor.baseline.skipped, excluded: processor.baseline.excluded,
                                quarantined: processor.baseline.quarantineCounts.events)
@@ -282,10 +284,18 @@ public final class Engine {
         var checkpoints: [String: SourceCheckpoint] = [:]
         var batchLines = 0
         var nextLine = firstLine, committedLine = firstLine
+        let ahead = decodeAhead && !reloadOnSignal && ruleWatcher == nil ? DecodeAhead(source: source, decoder: decoder) : nil
+        defer { ahead?.stop() }
         while true {
-            let (batch, status) = try source.next()
-            decoded.removeAll()
-            decoder.decode(batch, into: &decoded)
+            let batch: LineBatch, status: LineReader.Status
+            if let ahead {
+                let item = try ahead.next()
+                (batch, status, decoded) = (item.batch, item.status, item.decoded)
+            } else {
+                (batch, status) = try source.next()
+                decoded.removeAll()
+                decoder.decode(batch, into: &decoded)
+            }
             if !decoded.events.isEmpty { try forensics.use(Engine.sourceIdentity(batch)) }
             for event in decoded.events {
                 processor.process(event)

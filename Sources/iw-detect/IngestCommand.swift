@@ -50,9 +50,17 @@ struct IngestCommand: AsyncParsableCommand {
     @Flag(help: "Wait for another ingest of the same database to finish instead of exiting 1.")
     var wait = false
 
+    @Option(help: ArgumentHelp("Threads: from 2, lines are read and decoded on a thread of their own beside the pipeline; 1 does everything on one (default: the config's threads, else 1).", valueName: "n"))
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256") }
+    }
+
     func run() async throws {
         var config = try common.engineConfig()
         if readable { config.readableStdout = true }
+        if let threads { config.threads = threads }
         let lock = try common.lockDatabase(waiting: wait, command: "ingest \(input)")
         defer { lock.release() }
         Interruption.install()

@@ -8,7 +8,8 @@ import Testing
 @Suite struct CrashRecoveryTests {
     // Synchronous on purpose: polling with Task.sleep depends on the cooperative pool, which other
     // tests block while they wait for their child processes, and the ingest could finish unseen.
-    @Test func killNineMidIngestThenResumeGivesTheSameAlerts() throws {
+    /// In both thread modes: reading and decoding on the pipeline's thread, or ahead on their own.
+    @Test(arguments: [1, 2]) func killNineMidIngestThenResumeGivesTheSameAlerts(threads: Int) throws {
         let dir = TempDir()
         let lines = DeterminismTests.generated(40_000, seed: 11)
         let input = dir.write("big.jsonl", lines.joined(separator: "\n") + "\n")
@@ -21,7 +22,7 @@ import Testing
         let crashDB = dir.file("crash.db")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: iwDetectBinary)
-        p.arguments = ["ingest", input, "--db", crashDB, "--rules", rules, "--config", config]
+        p.arguments = ["ingest", input, "--db", crashDB, "--rules", rules, "--config", config, "--threads", "\(threads)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -39,7 +40,7 @@ import Testing
         p.waitUntilExit()
         #expect(p.terminationReason == .uncaughtSignal)
 
-        let resumed = try run(iwDetectBinary, ["ingest", input, "--db", crashDB, "--rules", rules, "--config", config, "--json-summary"])
+        let resumed = try run(iwDetectBinary, ["ingest", input, "--db", crashDB, "--rules", rules, "--config", config, "--json-summary", "--threads", "\(threads)"])
         #expect(resumed.status == 0)
         let summary = try #require(jsonLines(resumed.stderr).last)
         let reread = try #require(summary["lines_read"] as? Int)

@@ -46,6 +46,34 @@ import Testing
         #expect(sa == sb)
     }
 
+    /// Reading and decoding on a thread of their own (threads: 2) changes nothing the pipeline
+    /// produces: the same alerts, snapshots, rollups, index and rejects as one thread.
+    @Test func oneThreadAndTwoGiveTheSameState() async throws {
+        var lines = DeterminismTests.generated(12_000)
+        for at in [17, 4_001, 9_999] { lines.insert(at % 2 == 0 ? "{\"broken\": " : "not json at all", at: at) }
+        func state(threads: Int) async throws -> [String] {
+            let dir = TempDir()
+            var config = testConfig(dir)
+            config.threads = threads
+            config.batchLines = 997
+            let summary = try await ingest(lines, dir, config: config)
+            #expect(summary.rejectedTotal == 3)
+            let db = try Database(path: dir.file("state.db"))
+            func rows(_ sql: String) throws -> [String] {
+                try db.query(sql) { r in (0..<r.columnCount).map { r.isNull(Int32($0)) ? "null" : r.text(Int32($0)) }.joined(separator: " ") }
+            }
+            var out = canonical(try storedAlerts(dir.file("state.db"))).map { "\($0)" }
+            out += try rows("SELECT t.metric, t.segment, t.n, t.mean, t.std, t.p99, t.median FROM baseline_stats t ORDER BY t.snapshot_id, t.metric, t.segment")
+            out += try rows("SELECT res, bucket, data FROM rollups ORDER BY res, bucket")
+            out += try rows("SELECT kind, bucket, hex(data) FROM forensic_chunks ORDER BY chunk")
+            out += try rows("SELECT line, reason FROM rejects ORDER BY line")
+            return out
+        }
+        let one = try await state(threads: 1), two = try await state(threads: 2)
+        #expect(one.count > 100)
+        #expect(one == two)
+    }
+
     @Test func reingestingTheSameFileResumesAndRepeatsNothing() async throws {
         let dir = TempDir()
         let lines = DeterminismTests.generated(3_000)
