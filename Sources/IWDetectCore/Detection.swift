@@ -12,6 +12,10 @@ public struct Detection: Sendable {
     public var sessionID: String?
     /// The values that made the rule fire: fields, window counts, baseline statistics.
     public var evidence: [(String, JSONValue)]
+    /// The baseline statistics still to be added to ``evidence`` (metric index, metric, value
+    /// slot) with the event they are for: set when the rule engine defers them until a
+    /// detection is known to raise an alert (most of a storm's detections are duplicates).
+    public var deferredBaselines: (metrics: [(Int, MetricDefinition, Int)], event: Event)?
 
     public init(rule: RuleInfo, eventTime: EventTime, eventID: String, eventIDs: [String], groupValues: [String],
                 userID: String?, sessionID: String?, evidence: [(String, JSONValue)]) {

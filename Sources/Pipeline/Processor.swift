@@ -45,6 +45,8 @@ public struct Processor<Baseline: TrainableBaseline> {
                 now: @escaping @Sendable () -> EventTime = { EventTime(seconds: Date().timeIntervalSince1970) }) {
         self.baseline = baseline
         self.rules = rules
+        // A detection's baseline evidence is built only when it raises an alert.
+        self.rules.deferBaselineEvidence = true
         self.suppressor = suppressor
         self.router = router
         self.sinkNames = sinkNames
@@ -64,9 +66,10 @@ public struct Processor<Baseline: TrainableBaseline> {
         }
         detections.removeAll(keepingCapacity: true)
         rules.evaluate(event, baseline: baseline, into: &detections)
-        baseline.observe(event, training: training(event))
-        guard !detections.isEmpty else { return }
+        let training = training(event)
+        // Raised before the baseline takes the event: an alert's evidence is what the rules saw.
         for d in detections { raise(d) }
+        baseline.observe(event, training: training)
     }
 
     /// What the event does to the baseline: with `exclude_alerting`, an event a guardrail blocked
@@ -87,6 +90,8 @@ public struct Processor<Baseline: TrainableBaseline> {
         case .suppress:
             counts.suppressed[d.rule.name, default: 0] += 1
         case .alert(let suppressedBefore):
+            var d = d
+            RuleEngine.completeEvidence(&d, baseline: baseline)
             let channels = router.channels(for: d.rule, available: sinkNames, everywhere: everywhere)
             let alert = AlertRecord(detection: d, suppressedBefore: suppressedBefore, detectedAt: now())
             suppressor.opened(d, alertID: alert.id)

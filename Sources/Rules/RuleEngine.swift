@@ -37,6 +37,9 @@ public struct RuleEngine: Sendable {
     public internal(set) var lateEvents: Int64 = 0
     /// Events whose window key could not be tracked because the key cap was reached.
     public internal(set) var keyOverflow: Int64 = 0
+    /// Detections leave their baseline statistics out of the evidence (``Detection/deferredBaselines``)
+    /// for ``completeEvidence(_:baseline:)`` to add once the detection raises an alert.
+    public var deferBaselineEvidence = false
     private var scratch: [FieldValue] = []
     private var scratchKeys: [String?] = []
 
@@ -188,6 +191,7 @@ public struct RuleEngine: Sendable {
     /// windows of every rule whose name and condition are unchanged.
     public func reloaded(with ruleSet: RuleSet) -> (RuleEngine, Reload) {
         var next = RuleEngine(ruleSet: ruleSet, settings: settings)
+        next.deferBaselineEvidence = deferBaselineEvidence
         next.clock = clock
         next.lateEvents = lateEvents
         next.keyOverflow = keyOverflow
@@ -392,7 +396,39 @@ public struct RuleEngine: Sendable {
         for (i, spec) in rule.windows.enumerated() {
             evidence.append((spec.signature, scratch[i].json))
         }
-        for (m, metric, slot) in rule.evidenceMetrics {
+        let ids = windowIDs.isEmpty ? [e.id] : Array(windowIDs.suffix(settings.maxEventIDs))
+        let group = rule.dedupSlots.map { slot -> String in
+            switch e.values[slot] {
+            case .string(let s): return s
+            case .number(let n): return JSONValue.format(n)
+            case .bool(let v): return v ? "true" : "false"
+            default: return "-"
+            }
+        }
+        var d = Detection(rule: rule.info, eventTime: e.time, eventID: e.id, eventIDs: ids, groupValues: group,
+                          userID: e.values[FieldTable.userID].string, sessionID: e.values[FieldTable.sessionID].string,
+                          evidence: evidence)
+        if !rule.evidenceMetrics.isEmpty {
+            if deferBaselineEvidence {
+                d.deferredBaselines = (rule.evidenceMetrics, e)
+            } else {
+                RuleEngine.appendBaselines(rule.evidenceMetrics, e, b, to: &d.evidence)
+            }
+        }
+        return d
+    }
+
+    /// Adds the baseline statistics a detection deferred (``deferBaselineEvidence``) to its
+    /// evidence. Call before the baseline takes the event: the statistics are the ones the rules
+    /// saw.
+    public static func completeEvidence<B: BaselineLookup>(_ d: inout Detection, baseline b: B) {
+        guard let (metrics, e) = d.deferredBaselines else { return }
+        d.deferredBaselines = nil
+        appendBaselines(metrics, e, b, to: &d.evidence)
+    }
+
+    static func appendBaselines<B: BaselineLookup>(_ metrics: [(Int, MetricDefinition, Int)], _ e: Event, _ b: B, to evidence: inout [(String, JSONValue)]) {
+        for (m, metric, slot) in metrics {
             guard let s = b.stats(metric: m, for: e) else { continue }
             var fields: [(String, JSONValue)] = [
                 ("snapshot_id", .int(s.snapshotID)), ("n", .int(s.n)), ("mean", .number(s.mean)), ("std", .number(s.std)),
@@ -407,18 +443,6 @@ public struct RuleEngine: Sendable {
             }
             evidence.append(("baseline." + metric.name, .object(fields)))
         }
-        let ids = windowIDs.isEmpty ? [e.id] : Array(windowIDs.suffix(settings.maxEventIDs))
-        let group = rule.dedupSlots.map { slot -> String in
-            switch e.values[slot] {
-            case .string(let s): return s
-            case .number(let n): return JSONValue.format(n)
-            case .bool(let v): return v ? "true" : "false"
-            default: return "-"
-            }
-        }
-        return Detection(rule: rule.info, eventTime: e.time, eventID: e.id, eventIDs: ids, groupValues: group,
-                         userID: e.values[FieldTable.userID].string, sessionID: e.values[FieldTable.sessionID].string,
-                         evidence: evidence)
     }
 
     func excerpt(_ name: String, _ v: FieldValue) -> JSONValue {
