@@ -57,6 +57,7 @@ public struct AlertRecord: Sendable, Equatable {
 
     /// The alert a detection raises.
     public init(detection d: Detection, suppressedBefore: Int64, detectedAt: EventTime) {
+        assert(d.deferredBaselines == nil, "an alert's detection must have its baseline evidence (RuleEngine.completeEvidence)")
         var h = StableHash()
         h.combine(d.rule.name)
         h.combine(d.groupValue)

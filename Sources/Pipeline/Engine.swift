@@ -284,7 +284,14 @@ public final class Engine {
         var checkpoints: [String: SourceCheckpoint] = [:]
         var batchLines = 0
         var nextLine = firstLine, committedLine = firstLine
-        let ahead = decodeAhead && !reloadOnSignal && ruleWatcher == nil ? DecodeAhead(source: source, decoder: decoder) : nil
+        // Only where committing a checkpoint may run beside a read (a file, standard input), and
+        // with a decoder of its own (the thread can outlive this run by one read).
+        let readsAhead = decodeAhead && !reloadOnSignal && ruleWatcher == nil && (source is FileSource || source is StandardInputSource)
+        let ahead = readsAhead ? DecodeAhead(source: source, decoder: {
+            let own = JSONLineDecoder(fields: decoder.fields, maxLineBytes: config.maxLineBytes)
+            own.stampMissingTime = decoder.stampMissingTime
+            return own
+        }()) : nil
         defer { ahead?.stop() }
         while true {
             let batch: LineBatch, status: LineReader.Status

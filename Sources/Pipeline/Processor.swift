@@ -22,7 +22,9 @@ public struct Processor<Baseline: TrainableBaseline> {
     let excludeAlerting: Bool
     /// The wall clock for `detected_at` (reported, never part of an alert's identity).
     let now: @Sendable () -> EventTime
-    /// What the rules found in the last processed event (for the export stage's enrichment).
+    /// What the rules found in the last processed event (for the export stage's enrichment and
+    /// the security log). Their baseline evidence is left out (``Detection/deferredBaselines``):
+    /// only alerts get it, before the baseline takes the event.
     public private(set) var detections: [Detection] = []
 
     /// Alerts raised since the last ``takeAlerts()``, with the channels they are routed to.
