@@ -395,33 +395,34 @@ public final class InputJournal: @unchecked Sendable {
     func delete(through: Int64) throws {
         guard through > 0 else { return }
         try db.run("DELETE FROM journal_records WHERE seq <= ?", [.int(through)])
-        var lastDone: Int64 = 0
-        walk: while true {
-            let page = try db.query("SELECT id, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(lastDone)]) { ($0.int(0), $0.int(1)) }
-            for (id, lastSeq) in page {
-                guard lastSeq <= through else { break walk }
-                lastDone = id
-            }
-            if page.count < 4096 { break }
-        }
+        let lastDone = try walkRequests { _, lastSeq in lastSeq <= through }
         try db.run("DELETE FROM journal_requests WHERE id <= ?", [.int(lastDone)])
+    }
+
+    /// Walks the requests in arrival order, a page at a time, while `take` accepts them (when
+    /// received, last record); returns the id of the last one taken (0 for none).
+    func walkRequests(_ take: (_ receivedAt: Double, _ lastSeq: Int64) -> Bool) throws -> Int64 {
+        var last: Int64 = 0
+        while true {
+            let page = try db.query("SELECT id, received_at, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(last)]) {
+                ($0.int(0), $0.double(1), $0.int(2))
+            }
+            for (id, receivedAt, lastSeq) in page {
+                guard take(receivedAt, lastSeq) else { return last }
+                last = id
+            }
+            if page.count < 4096 { return last }
+        }
     }
 
     /// The last record of the oldest requests received before `before` and processed (a prefix
     /// in arrival order: the walk stops at the first one kept); 0 for none.
     func receivedBefore(_ before: Double, consumed: Int64) throws -> Int64 {
         var through: Int64 = 0
-        var afterID: Int64 = 0
-        walk: while true {
-            let page = try db.query("SELECT id, received_at, last_seq FROM journal_requests WHERE id > ? ORDER BY id LIMIT 4096", [.int(afterID)]) {
-                ($0.int(0), $0.double(1), $0.int(2))
-            }
-            for (id, receivedAt, lastSeq) in page {
-                guard receivedAt < before, lastSeq <= consumed else { break walk }
-                through = max(through, lastSeq)
-                afterID = id
-            }
-            if page.count < 4096 { break }
+        _ = try walkRequests { receivedAt, lastSeq in
+            guard receivedAt < before, lastSeq <= consumed else { return false }
+            through = max(through, lastSeq)
+            return true
         }
         return through
     }

@@ -80,14 +80,9 @@ public struct RollupBucket: Sendable {
     // MARK: - Stored form
 
     /// The bucket as JSON text, keys sorted (the same counts give the same bytes), written
-    /// directly (a commit writes thousands of buckets when traffic is sparse).
-    public func write(to out: inout [UInt8]) {
-        write(tools: tools.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-              latency: latency.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: &out)
-    }
-
-    /// ``write(to:)`` with the tools and latency sketches given apart, in name order (the
-    /// bucket's own are not written).
+    /// directly (a commit writes thousands of buckets when traffic is sparse), with the tools and
+    /// latency sketches given apart in name order (the bucket's own are not written: an
+    /// accumulator keeps them by id).
     func write(tools: [(String, Int64)], latency: [(String, DDSketch)], to out: inout [UInt8]) {
         func key(_ k: String) { JSONValue.quote(k, into: &out); out.append(UInt8(ascii: ":")) }
         func ints(_ a: [Int64]) {
@@ -140,7 +135,7 @@ public struct RollupBucket: Sendable {
         out.append(contentsOf: "]}".utf8)
     }
 
-    /// Reads what ``write(to:)`` wrote; nil for anything else.
+    /// Reads what ``write(tools:latency:to:)`` wrote; nil for anything else.
     public init?(json: JSONValue) {
         guard let e = json["events"]?.integer, let i = json["injection"]?.integer, let p = json["pii"]?.integer,
               case .array(let g)? = json["guardrail"], g.count == 5, case .array(let r)? = json["risk"], r.count == 10,

@@ -73,30 +73,50 @@ import Testing
         #expect(user.gaps.isEmpty, "\(user.gaps)")
     }
 
+    /// A forensic index on a fresh database with one file source, fed events by hand: line N
+    /// at offset `N * 150`, and committed when a test says.
+    struct IndexFixture {
+        let dir = TempDir()
+        let db: Database
+        var index: ForensicIndex
+        let fields = FieldTable()
+        var line: Int64 = 0
+
+        init() throws {
+            db = try openStateDatabase(dir.file("state.db"))
+            var index = try ForensicIndex(db: db, hotDays: 30)
+            try db.transaction { try index.use(kind: "file", name: "f", path: "/f", fingerprint: "x") }
+            self.index = index
+        }
+
+        mutating func observe(user: String, session: String, at t: Double) {
+            var values = [FieldValue](repeating: .missing, count: fields.count)
+            values[FieldTable.sessionID] = .string(session)
+            values[FieldTable.userID] = .string(user)
+            line += 1
+            index.observe(Event(time: EventTime(seconds: t), values: values, origin: .init(source: "f", line: line, offset: (line - 1) * 150)))
+        }
+
+        mutating func commit() throws {
+            var index = self.index
+            try db.transaction { try index.save() }
+            self.index = index
+        }
+    }
+
     /// A long session fills chunk after chunk, none past the row size that would spill to an
     /// overflow page, and reads back whole and in order.
     @Test func aLongSessionSpansChunksUnderTheRowSize() throws {
-        let dir = TempDir()
-        let db = try openStateDatabase(dir.file("state.db"))
-        var index = try ForensicIndex(db: db, hotDays: 30)
-        let fields = FieldTable()
-        try db.transaction { try index.use(kind: "file", name: "f", path: "/f", fingerprint: "x") }
+        var f = try IndexFixture()
         // 1,000 events of one session, committed 100 at a time (about 600 bytes a commit).
         for batch in 0..<10 {
-            for k in 0..<100 {
-                let i = batch * 100 + k
-                var values = [FieldValue](repeating: .missing, count: fields.count)
-                values[FieldTable.sessionID] = .string("long")
-                values[FieldTable.userID] = .string("u-1")
-                index.observe(Event(time: EventTime(seconds: 1_790_000_000 + Double(i)), values: values,
-                                    origin: .init(source: "f", line: Int64(i + 1), offset: Int64(i) * 150)))
-            }
-            try db.transaction { try index.save() }
+            for k in 0..<100 { f.observe(user: "u-1", session: "long", at: 1_790_000_000 + Double(batch * 100 + k)) }
+            try f.commit()
         }
-        let sizes = try db.query("SELECT length(data) FROM forensic_chunks WHERE kind = 0") { $0.int(0) }
+        let sizes = try f.db.query("SELECT length(data) FROM forensic_chunks WHERE kind = 0") { $0.int(0) }
         #expect(sizes.count >= 5)
         #expect(sizes.allSatisfy { $0 <= ForensicIndex.rowBytes }, "\(sizes)")
-        let postings = try ForensicIndex.postings(db, key: ForensicIndex.sessionKey("long"))
+        let postings = try ForensicIndex.postings(f.db, key: ForensicIndex.sessionKey("long"))
         #expect(postings.map(\.line) == Array(1...1000))
         #expect(postings.map(\.offset) == (0..<1000).map { Int64($0) * 150 })
     }
@@ -104,37 +124,25 @@ import Testing
     /// A pair stands for the hour after it: a user query from a time inside that hour finds the
     /// session even when the chunk holding the pair closed before that time.
     @Test func aUserQueryFindsASessionWhosePairIsInAnEarlierChunk() throws {
-        let dir = TempDir()
-        let db = try openStateDatabase(dir.file("state.db"))
-        var index = try ForensicIndex(db: db, hotDays: 30)
-        let fields = FieldTable()
-        try db.transaction { try index.use(kind: "file", name: "f", path: "/f", fingerprint: "x") }
+        var f = try IndexFixture()
         let t0 = 1_790_000_000.0
-        var line: Int64 = 0
-        func event(_ user: String, _ session: String, _ t: Double) {
-            var values = [FieldValue](repeating: .missing, count: fields.count)
-            values[FieldTable.sessionID] = .string(session)
-            values[FieldTable.userID] = .string(user)
-            line += 1
-            index.observe(Event(time: EventTime(seconds: t), values: values, origin: .init(source: "f", line: line, offset: line * 100)))
-        }
-        event("u-target", "s-target", t0)
-        try db.transaction { try index.save() }
+        f.observe(user: "u-target", session: "s-target", at: t0)
+        try f.commit()
         // Other users in the same bucket fill the pair chunk, which closes at t0 + 20 min.
         let bucket = ForensicIndex.Slot(ForensicIndex.userKey("u-target")).bucket
         let neighbours = (0...).lazy.map { "u-n\($0)" }.filter { ForensicIndex.Slot(ForensicIndex.userKey($0)).bucket == bucket }.prefix(200)
-        for (k, user) in neighbours.enumerated() { event(user, "s-\(user)", t0 + 600 + Double(k) * 3) }
-        try db.transaction { try index.save() }
-        let closed = try db.query("SELECT count(*) FROM forensic_chunks WHERE kind = 1 AND bucket = ?", [.int(Int64(bucket))]) { $0.int(0) }.first
+        for (k, user) in neighbours.enumerated() { f.observe(user: user, session: "s-\(user)", at: t0 + 600 + Double(k) * 3) }
+        try f.commit()
+        let closed = try f.db.query("SELECT count(*) FROM forensic_chunks WHERE kind = 1 AND bucket = ?", [.int(Int64(bucket))]) { $0.int(0) }.first
         #expect(closed == 1 || closed == 2)
         // The target's session goes on from t0 + 30 min, within the hour: no new pair.
-        for k in 0..<10 { event("u-target", "s-target", t0 + 1800 + Double(k) * 60) }
-        event("u-other", "s-other", t0 + 3000)  // the pair chunk gets a newer entry of another user
-        try db.transaction { try index.save() }
+        for k in 0..<10 { f.observe(user: "u-target", session: "s-target", at: t0 + 1800 + Double(k) * 60) }
+        f.observe(user: "u-other", session: "s-other", at: t0 + 3000)  // the pair chunk gets a newer entry of another user
+        try f.commit()
         let since = Int64(t0) + 1800
-        let (slots, _) = try ForensicIndex.sessions(db, user: ForensicIndex.userKey("u-target"), since: since)
+        let (slots, _) = try ForensicIndex.sessions(f.db, user: ForensicIndex.userKey("u-target"), since: since)
         #expect(slots.contains(ForensicIndex.Slot(ForensicIndex.sessionKey("s-target"))))
-        let postings = try ForensicIndex.postings(db, key: ForensicIndex.sessionKey("s-target"), since: since)
+        let postings = try ForensicIndex.postings(f.db, key: ForensicIndex.sessionKey("s-target"), since: since)
         #expect(postings.count == 10)
     }
 
