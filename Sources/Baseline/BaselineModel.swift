@@ -2,13 +2,18 @@ import IWDetectCore
 
 /// Settings of the behavioural baseline (DESIGN §4).
 public struct BaselineSettings: Sendable, Hashable {
-    /// Days of buckets a snapshot merges (the monitoring guide's 14).
-    public var windowDays: Int64 = 14
+    /// The stream time a snapshot covers, ending with the clock's hour (the monitoring guide's 14
+    /// days); whole hours, rounded up.
+    public var window: EventTime.Duration = .days(14)
+    /// When set, a snapshot covers only the newest hours of the window that hold at least this
+    /// many samples (per metric and segment); `window` still bounds what is kept.
+    public var windowSamples: Int64?
     /// Samples below which a metric's baseline is "not ready" and conditions using it are false.
     public var minSamples: Int64 = 100
-    /// Days with samples below which a baseline is not ready either (one busy hour is not a
-    /// picture of normal). 1 by default, so a new deployment is not blind for a day.
-    public var minDays = 1
+    /// The span of stream time the samples must cover (from the window's first hour with samples
+    /// to its last, both included) before a baseline is ready: one busy hour is not a picture of
+    /// normal. 0 by default, so a new deployment is not blind.
+    public var minSpan: EventTime.Duration = .seconds(0)
     /// Stream time between scheduled recomputes.
     public var recomputeEvery: EventTime.Duration = .hours(1)
     /// Whether events that fired a rule or were blocked by a guardrail are kept out of the baseline.
@@ -24,6 +29,14 @@ public struct BaselineSettings: Sendable, Hashable {
     public var seasonality: Seasonality?
 
     public init() {}
+
+    /// Hours of buckets a snapshot covers (at least 1).
+    public var windowHours: Int64 { Swift.max(1, (window.micros + EventTime.microsPerHour - 1) / EventTime.microsPerHour) }
+    /// The window in whole days, rounded up: the days of buckets a seasonal snapshot merges.
+    public var windowDays: Int64 {
+        get { (windowHours + 23) / 24 }
+        set { window = .days(newValue) }
+    }
 }
 
 /// Admission of a shift out of quarantine (see ``Quarantine``).
@@ -44,34 +57,25 @@ public struct QuarantineSettings: Sendable, Hashable {
     public init() {}
 }
 
-/// Buckets of consecutive days merged per segment and metric, in the order they were added, with
-/// the number of days that had samples.
+/// Seasonal buckets of consecutive days merged per segment and bin, in the order they were added.
 struct ClosedDaysMerge: Sendable {
     let days: Range<Int64>
     var merged: [[DailyBucket]]
-    var daysWithData: [[Int]]
 
     init(days: Range<Int64>, segments: Int, metrics: Int) {
         self.days = days
         merged = Array(repeating: Array(repeating: DailyBucket(), count: metrics), count: segments)
-        daysWithData = Array(repeating: Array(repeating: 0, count: metrics), count: segments)
     }
 
     /// Room for segments added since.
     mutating func pad(segments: Int, metrics: Int) {
-        while merged.count < segments {
-            merged.append(Array(repeating: DailyBucket(), count: metrics))
-            daysWithData.append(Array(repeating: 0, count: metrics))
-        }
+        while merged.count < segments { merged.append(Array(repeating: DailyBucket(), count: metrics)) }
     }
 
     /// Merges one day's buckets (by segment, then metric).
     mutating func add(_ day: [[DailyBucket]]) {
         for (s, buckets) in day.enumerated() {
-            for m in buckets.indices where buckets[m].stats.count > 0 {
-                merged[s][m].merge(buckets[m])
-                daysWithData[s][m] += 1
-            }
+            for m in buckets.indices where buckets[m].stats.count > 0 { merged[s][m].merge(buckets[m]) }
         }
     }
 }
@@ -83,13 +87,14 @@ public struct SnapshotEntry: Sendable, Hashable {
     public var stats: MetricStats
 }
 
-/// The baseline state of the engine: daily buckets in memory, the current snapshot, the schedule.
+/// The baseline state of the engine: hourly buckets in memory, the current snapshot, the schedule.
 ///
-/// Buckets are kept per day, per segment (index 0 is the global baseline, which every event
-/// trains) and per metric. The ingest loop calls ``observe(_:training:)`` per event and
-/// ``advance(to:)`` when the stream clock moves; rules read the snapshot through
+/// Buckets are kept per hour of event time, per segment (index 0 is the global baseline, which
+/// every event trains) and per metric. The ingest loop calls ``observe(_:training:)`` per event
+/// and ``advance(to:)`` when the stream clock moves; rules read the snapshot through
 /// ``BaselineLookup``: the event's segment while it is ready, else the global one. Buckets touched
-/// since the last save are tracked so a batch writes only those.
+/// since the last save are tracked so a batch writes only those. Seasonal buckets are kept per
+/// UTC day (a season gains one hour of samples a day).
 public struct BaselineModel: BaselineLookup, Sendable {
     public let settings: BaselineSettings
     public let metrics: [MetricDefinition]
@@ -103,18 +108,19 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// Events whose segment was not tracked because ``BaselineSettings/maxSegments`` was reached.
     public internal(set) var segmentOverflow: Int64 = 0
 
-    /// Buckets by day, then segment, then metric.
-    var days: [Int64: [[DailyBucket]]] = [:]
-    var dirtyDays: Set<Int64> = []
-    /// The day most events go to, kept out of `days` while open (see ``open(_:)``).
-    var openDay: Int64?
+    /// Buckets by hour since the epoch, then segment, then metric.
+    var hours: [Int64: [[DailyBucket]]] = [:]
+    var dirtyHours: Set<Int64> = []
+    /// The hour most events go to, kept out of `hours` while open (see ``open(_:)``).
+    var openHour: Int64?
     var openBuckets: [[DailyBucket]] = []
-    /// The merge of the window's days before the clock's day, kept between recomputes (see
-    /// ``recompute(at:)``); dropped when one of those days gets an event.
-    var closedDays: ClosedDaysMerge?
+    /// What the recompute keeps between snapshots (see ``WindowFolds``).
+    var folds = WindowFolds()
     /// Seasonal buckets by day, then segment, then `position * bins + bin` (position in
     /// ``seasonalMetrics``); the open day's are in `openSeason`, like `openBuckets`.
     var seasonDays: [Int64: [[DailyBucket]]] = [:]
+    var dirtySeasonDays: Set<Int64> = []
+    var openSeasonDay: Int64?
     var openSeason: [[DailyBucket]] = []
     var closedSeasonDays: ClosedDaysMerge?
     /// The metrics with seasonal baselines, and each metric's position among them.
@@ -131,6 +137,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// The current snapshot, by segment, then metric.
     public internal(set) var snapshot: [[MetricStats?]]
     public internal(set) var snapshotID: Int64 = 0
+    /// The hours (since the epoch) the current snapshot's window covers, both included.
     public internal(set) var snapshotWindow: ClosedRange<Int64>?
     /// The stream time of the recompute that made the current snapshot.
     public internal(set) var snapshotComputedAt: EventTime?
@@ -147,9 +154,11 @@ public struct BaselineModel: BaselineLookup, Sendable {
     var quarantines: [Int: Quarantine] = [:]
     /// Quarantines closed (admitted or refused) since the last save; open ones are always saved.
     var dirtyQuarantines: Set<Int> = []
-    var dirtyQuarantineDays: Set<QuarantineDay> = []
+    /// Hours and (seasonal) days of quarantines changed since the last save.
+    var dirtyQuarantineHours: Set<QuarantinePeriod> = []
+    var dirtyQuarantineSeasonDays: Set<QuarantinePeriod> = []
     /// Buckets emptied by an admission (a metric's baseline restarted), to delete when saving.
-    var clearedBuckets: [(day: Int64, segment: Int, metric: Int)] = []
+    var clearedBuckets: [(hour: Int64, segment: Int, metric: Int)] = []
     /// Shifts admitted and not yet taken by the processor.
     var admitted: [BaselineShift] = []
     /// Events quarantined, shifts admitted and quarantines refused, since the database began.
@@ -198,7 +207,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
         return s
     }
 
-    /// Adds an event's metrics to its day's global and segment buckets, or to its segment's
+    /// Adds an event's metrics to its hour's global and segment buckets, or to its segment's
     /// quarantine, or counts it as excluded.
     @inline(__always)
     public mutating func observe(_ event: Event, training: Training) {
@@ -210,8 +219,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
         if !quarantines.isEmpty || training == .quarantine {
             guard noteForQuarantine(event, segment: s, quarantined: training == .quarantine) else { return }
         }
-        let day = event.time.day
-        if day != openDay { open(day) }
+        let hour = event.time.hour
+        if hour != openHour { open(hour) }
         while openBuckets.count <= s { openBuckets.append(emptyBuckets) }
         for m in 0..<metrics.count {
             if let x = metrics[m].read(event.values[slots[m]]) {
@@ -225,6 +234,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
     }
 
     mutating func observeSeason(_ event: Event, segment s: Int, bin: Int, bins: Int) {
+        let day = event.time.day
+        if day != openSeasonDay { openSeason(day) }
         while openSeason.count <= s { openSeason.append(emptySeason) }
         for (p, m) in seasonalMetrics.enumerated() {
             guard let x = metrics[m].read(event.values[slots[m]]) else { continue }
@@ -233,28 +244,44 @@ public struct BaselineModel: BaselineLookup, Sendable {
         }
     }
 
-    /// Makes `day` the open day: its buckets move out of the dictionary, so the per-event path
-    /// does no hashing. The previous open day goes back.
-    mutating func open(_ day: Int64) {
-        closeOpenDay()
-        if closedDays?.days.contains(day) == true { closedDays = nil }  // a late event changes a merged day
-        if closedSeasonDays?.days.contains(day) == true { closedSeasonDays = nil }
-        openBuckets = days.removeValue(forKey: day) ?? [emptyBuckets]
-        if !seasonalMetrics.isEmpty { openSeason = seasonDays.removeValue(forKey: day) ?? [emptySeason] }
-        openDay = day
-        dirtyDays.insert(day)
+    /// Makes `hour` the open hour: its buckets move out of the dictionary, so the per-event path
+    /// does no hashing. The previous open hour goes back, and what the recompute kept of `hour`
+    /// is dropped (it is about to change).
+    mutating func open(_ hour: Int64) {
+        if let h = openHour {
+            hours[h] = openBuckets
+            openBuckets = []
+        }
+        folds.invalidate(hour: hour)
+        openBuckets = hours.removeValue(forKey: hour) ?? [emptyBuckets]
+        openHour = hour
+        dirtyHours.insert(hour)
     }
 
-    /// Puts the open day's buckets back into `days` (before anything reads `days`).
-    mutating func closeOpenDay() {
-        guard let d = openDay else { return }
-        days[d] = openBuckets
-        openBuckets = []
-        if !seasonalMetrics.isEmpty {
+    /// Makes `day` the open day of the seasonal buckets, as ``open(_:)`` does for the hours.
+    mutating func openSeason(_ day: Int64) {
+        if let d = openSeasonDay {
             seasonDays[d] = openSeason
             openSeason = []
         }
-        openDay = nil
+        if closedSeasonDays?.days.contains(day) == true { closedSeasonDays = nil }  // a late event changes a merged day
+        openSeason = seasonDays.removeValue(forKey: day) ?? [emptySeason]
+        openSeasonDay = day
+        dirtySeasonDays.insert(day)
+    }
+
+    /// Puts the open hour's (and seasonal day's) buckets back (before anything reads `hours`).
+    mutating func closeOpen() {
+        if let h = openHour {
+            hours[h] = openBuckets
+            openBuckets = []
+            openHour = nil
+        }
+        if let d = openSeasonDay {
+            seasonDays[d] = openSeason
+            openSeason = []
+            openSeasonDay = nil
+        }
     }
 
     /// Recomputes the snapshot when the stream clock enters a new schedule slot. Returns true when
@@ -268,36 +295,56 @@ public struct BaselineModel: BaselineLookup, Sendable {
         return true
     }
 
-    /// Merges the buckets of the last `windowDays` days (ending with the clock's day) into a new
-    /// snapshot per segment, and drops buckets that have left the window.
+    /// Folds the hourly buckets of the window ending with the clock's hour into a new snapshot
+    /// per segment and metric, and drops buckets that have left it.
     ///
-    /// The days are merged in ascending order, the clock's day last. The days before it change
-    /// only when the clock enters a new day or a late event arrives, so their merge is kept and
-    /// only the clock's day is merged into a copy of it: one recompute costs metrics x segments
-    /// merges, not days x metrics x segments. The result is bit for bit the full merge's: Chan's
-    /// formula is not associative in floating point, so the order of the merges is kept, not
-    /// only the set of days.
+    /// The window is the last ``BaselineSettings/windowHours`` hours, the clock's included, or,
+    /// with ``BaselineSettings/windowSamples``, the newest of them that hold that many samples.
+    /// Each cell's fold follows one fixed tree (``WindowFolds``), so a snapshot is bit for bit the
+    /// same whatever recomputes came before it, and costs a few merges per metric and segment,
+    /// not one per hour.
     public mutating func recompute(at clock: EventTime, admitting: Bool = true) {
-        closeOpenDay()
+        closeOpen()
         if admitting { reviewQuarantines(at: clock) }
-        let end = clock.day
-        let start = end - settings.windowDays + 1
-        let closed = start..<max(start, end)  // empty when window_days < 1
-        let window = BaselineModel.merge(days, cache: &closedDays, closed: closed, end: end, segments: segments.count, width: metrics.count)
-        let (merged, daysWithData) = (window.merged, window.daysWithData)
+        let end = clock.hour
+        let start = end - settings.windowHours + 1
+        prepareTail(day: BaselineModel.day(ofHour: end), through: end - 1)
         snapshotID += 1
         snapshotWindow = start...end
-        snapshot = merged.enumerated().map { s, buckets in
-            buckets.enumerated().map { m, bucket in
-                BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], days: daysWithData[s][m])
+        var next: [[MetricStats?]] = []
+        next.reserveCapacity(segments.count)
+        for s in segments.indices {
+            var row: [MetricStats?] = []
+            row.reserveCapacity(metrics.count)
+            for m in metrics.indices {
+                let from = settings.windowSamples.map { samplesStart(segment: s, metric: m, window: start...end, samples: $0) } ?? start
+                let bucket = fold(segment: s, metric: m, from: from, to: end)
+                guard bucket.stats.count > 0, let span = span(segment: s, metric: m, window: from...end) else { row.append(nil); continue }
+                row.append(BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], span: span))
             }
+            next.append(row)
         }
+        snapshot = next
         snapshotComputedAt = clock
         unsavedSnapshots.append((snapshotID, start...end, clock, entries))
-        if let season = settings.seasonality, !seasonalMetrics.isEmpty { recomputeSeasons(season, closed: closed, end: end) }
+        let endDay = BaselineModel.day(ofHour: end)
+        let startDay = endDay - settings.windowDays + 1
+        if let season = settings.seasonality, !seasonalMetrics.isEmpty {
+            recomputeSeasons(season, closed: startDay..<max(startDay, endDay), end: endDay)
+        }
         // Keep two days of margin for late events before dropping a bucket.
-        for day in days.keys where day < start - 2 { days[day] = nil }
-        for day in seasonDays.keys where day < start - 2 { seasonDays[day] = nil }
+        for hour in hours.keys where hour < start - 48 { hours[hour] = nil }
+        for day in seasonDays.keys where day < startDay - 2 { seasonDays[day] = nil }
+        folds.drop(before: BaselineModel.day(ofHour: start) - 2)
+    }
+
+    /// The UTC day of an hour since the epoch (rounding down, before 1970 too).
+    @inline(__always)
+    static func day(ofHour hour: Int64) -> Int64 { hour >= 0 ? hour / 24 : (hour + 1) / 24 - 1 }
+
+    /// The first day of the seasonal window (whole UTC days ending with the clock's), for pruning.
+    var seasonWindowStartDay: Int64? {
+        snapshotWindow.map { BaselineModel.day(ofHour: $0.upperBound) - settings.windowDays + 1 }
     }
 
     /// The window's merge of a store of day buckets: the days in `closed` (kept in `cache` while
@@ -324,7 +371,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
         seasonSnapshot = window.merged.enumerated().map { s, buckets in
             buckets.enumerated().map { flat, bucket in
                 let m = seasonalMetrics[flat / bins]
-                let own = BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], days: window.daysWithData[s][flat])
+                let own = BaselineModel.stats(bucket, id: snapshotID, settings: settings, segment: segments[s], span: 0)
                 return season.pooled(own, snapshot[s][m], bin: flat % bins)
             }
         }
@@ -349,7 +396,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// The quantiles a snapshot keeps: p01, p05, p10, p25, p75, p90, p95, p99, p999.
     static let quantiles = [0.01, 0.05, 0.10, 0.25, 0.75, 0.90, 0.95, 0.99, 0.999]
 
-    static func stats(_ bucket: DailyBucket, id: Int64, settings: BaselineSettings, segment: String, days: Int) -> MetricStats? {
+    /// The statistics of a window's fold whose samples span `span` hours.
+    static func stats(_ bucket: DailyBucket, id: Int64, settings: BaselineSettings, segment: String, span: Int) -> MetricStats? {
         let s = bucket.stats
         guard s.count > 0 else { return nil }
         let clamp = { (x: Double) in Swift.min(Swift.max(x, s.min), s.max) }
@@ -358,7 +406,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
         let robust = RobustStats(p01: q[0], p05: q[1], p10: q[2], p25: q[3], median: clamp(sk.median), p75: q[4], p90: q[5], p999: q[8],
                                  mad: sk.mad, meanAbsoluteDeviation: sk.meanAbsoluteDeviation)
         return MetricStats(n: s.count, mean: s.mean, std: s.std, p95: q[6], p99: q[7], min: s.min, max: s.max, snapshotID: id,
-                           ready: s.count >= settings.minSamples && days >= settings.minDays, segment: segment, days: days,
+                           ready: s.count >= settings.minSamples && Int64(span) * EventTime.microsPerHour >= settings.minSpan.micros,
+                           segment: segment, span: span,
                            robust: robust)
     }
 
@@ -368,8 +417,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
         if st.ready { return nil }
         var needs: [String] = []
         if st.n < settings.minSamples { needs.append("\(settings.minSamples) samples") }
-        if st.days < settings.minDays { needs.append("\(settings.minDays) days") }
-        return "\(st.n) samples over \(st.days) day(s), needs " + needs.joined(separator: " and ")
+        if Int64(st.span) * EventTime.microsPerHour < settings.minSpan.micros { needs.append("a span of \(settings.minSpan)") }
+        return "\(st.n) samples over \(st.span) h, needs " + needs.joined(separator: " and ")
     }
 
     /// The event's segment baseline while it is ready, else the global one; where neither is

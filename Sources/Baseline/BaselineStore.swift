@@ -38,7 +38,39 @@ public enum BaselineStore {
         }).joined(separator: ";\n")),
         quarantineMigration,
         seasonMigration,
+        hoursMigration,
     ]
+
+    /// Hourly buckets for sliding windows. A day's bucket from before becomes its day's first hour,
+    /// so it leaves the window when its day would have; a snapshot's or season's count of days with
+    /// samples becomes a span of 24 hours a day; a quarantine's overall rows (`bin < 0`) are keyed
+    /// by hour too (`period`), its seasonal ones stay by day.
+    static let hoursMigration = Migration("baseline-7-hours", """
+        CREATE TABLE baseline_hour_buckets (
+            metric TEXT NOT NULL, segment TEXT NOT NULL, hour INTEGER NOT NULL,
+            count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+            sketch BLOB NOT NULL,
+            PRIMARY KEY (metric, segment, hour)
+        ) WITHOUT ROWID;
+        INSERT INTO baseline_hour_buckets SELECT metric, segment, day * 24, count, mean, m2, min, max, sketch FROM baseline_buckets;
+        DROP TABLE baseline_buckets;
+        ALTER TABLE baseline_snapshots RENAME COLUMN window_start_day TO window_start_hour;
+        ALTER TABLE baseline_snapshots RENAME COLUMN window_end_day TO window_end_hour;
+        UPDATE baseline_snapshots SET window_start_hour = window_start_hour * 24, window_end_hour = window_end_hour * 24 + 23;
+        ALTER TABLE baseline_stats RENAME COLUMN days TO span_hours;
+        UPDATE baseline_stats SET span_hours = span_hours * 24;
+        ALTER TABLE baseline_season_stats RENAME COLUMN days TO span_hours;
+        UPDATE baseline_season_stats SET span_hours = span_hours * 24;
+        CREATE TABLE baseline_quarantine_periods (
+            segment TEXT NOT NULL, period INTEGER NOT NULL, metric TEXT NOT NULL, bin INTEGER NOT NULL,
+            count INTEGER NOT NULL, mean REAL NOT NULL, m2 REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, sketch BLOB NOT NULL,
+            PRIMARY KEY (segment, period, metric, bin)
+        ) WITHOUT ROWID;
+        INSERT INTO baseline_quarantine_periods
+            SELECT segment, CASE WHEN bin < 0 THEN day * 24 ELSE day END, metric, bin, count, mean, m2, min, max, sketch
+            FROM baseline_quarantine_buckets;
+        DROP TABLE baseline_quarantine_buckets;
+        """)
 
     static let quarantineMigration = Migration("baseline-5-quarantine", """
         CREATE TABLE baseline_quarantine (
@@ -103,17 +135,17 @@ public enum BaselineStore {
     /// Restores buckets, the latest snapshot and the schedule.
     public static func load(_ model: inout BaselineModel, from db: Database) throws {
         let index = Dictionary(uniqueKeysWithValues: model.metrics.enumerated().map { ($1.name, $0) })
-        let rows = try db.query("SELECT metric, segment, day, \(bucketColumns) FROM baseline_buckets ORDER BY segment, day") { s in
-            (s.text(0), s.text(1), s.int(2), try bucket(s, at: 3, "baseline bucket \(s.text(0))/\(s.text(1))/\(s.int(2))", in: db))
+        let rows = try db.query("SELECT metric, segment, hour, \(bucketColumns) FROM baseline_hour_buckets ORDER BY segment, hour") { s in
+            (s.text(0), s.text(1), s.int(2), try bucket(s, at: 3, "baseline bucket \(s.text(0))/\(s.text(1))/hour \(s.int(2))", in: db))
         }
-        for (metric, segment, day, bucket) in rows {
+        for (metric, segment, hour, bucket) in rows {
             guard let m = index[metric], let seg = model.segment(named: segment) else { continue }
-            var buckets = model.days[day] ?? []
+            var buckets = model.hours[hour] ?? []
             while buckets.count <= seg { buckets.append(model.emptyBuckets) }
             buckets[seg][m] = bucket
-            model.days[day] = buckets
+            model.hours[hour] = buckets
         }
-        model.closedDays = nil  // merged from the buckets as loaded, at the next recompute
+        model.folds = WindowFolds()  // folded from the buckets as loaded, at the next recompute
         for (metric, segment, st) in try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, \(robustSelect) FROM baseline_seed", [], { s in
             (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
                                                min: s.double(7), max: s.double(8), snapshotID: 0, ready: true, segment: s.text(1),
@@ -128,14 +160,14 @@ public enum BaselineStore {
         model.quarantineCounts = (state["quarantined"] ?? 0, state["shifts_admitted"] ?? 0, state["quarantines_refused"] ?? 0)
         try loadSeasons(&model, from: db, metrics: index, fingerprint: state["season_config"])
         try loadQuarantines(&model, from: db, metrics: index)
-        if let snap = try db.query("SELECT id, window_start_day, window_end_day, computed_at_stream FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2), $0.text(3)) }).first {
+        if let snap = try db.query("SELECT id, window_start_hour, window_end_hour, computed_at_stream FROM baseline_snapshots ORDER BY id DESC LIMIT 1", [], { ($0.int(0), $0.int(1), $0.int(2), $0.text(3)) }).first {
             model.snapshotID = snap.0
             model.snapshotWindow = snap.1...snap.2
             model.snapshotComputedAt = Timestamp.parse(snap.3)
-            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready, days, \(robustSelect) FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
+            let stats = try db.query("SELECT metric, segment, n, mean, std, p95, p99, min, max, ready, span_hours, \(robustSelect) FROM baseline_stats WHERE snapshot_id = ?", [.int(snap.0)]) { s in
                 (s.text(0), s.text(1), MetricStats(n: s.int(2), mean: s.double(3), std: s.double(4), p95: s.double(5), p99: s.double(6),
                                                    min: s.double(7), max: s.double(8), snapshotID: snap.0, ready: s.int(9) != 0,
-                                                   segment: s.text(1), days: Int(s.int(10)), robust: robust(s, at: 11)))
+                                                   segment: s.text(1), span: Int(s.int(10)), robust: robust(s, at: 11)))
             }
             for (metric, segment, st) in stats {
                 if let m = index[metric], let seg = model.segment(named: segment) { model.snapshot[seg][m] = st }
@@ -145,34 +177,35 @@ public enum BaselineStore {
 
     /// Writes what changed since the last save; call inside the batch's transaction.
     public static func save(_ model: inout BaselineModel, to db: Database) throws {
-        model.closeOpenDay()
+        model.closeOpen()
         // Buckets an admission emptied go first: a late event may have refilled one since.
         for c in model.clearedBuckets {
-            try db.run("DELETE FROM baseline_buckets WHERE metric = ? AND segment = ? AND day = ?",
-                       [.text(model.metrics[c.metric].name), .text(model.segments[c.segment]), .int(c.day)])
+            try db.run("DELETE FROM baseline_hour_buckets WHERE metric = ? AND segment = ? AND hour = ?",
+                       [.text(model.metrics[c.metric].name), .text(model.segments[c.segment]), .int(c.hour)])
         }
         model.clearedBuckets.removeAll()
-        let savedDays = model.dirtyDays.sorted()
-        for day in savedDays {
-            guard let buckets = model.days[day] else { continue }
+        for hour in model.dirtyHours.sorted() {
+            guard let buckets = model.hours[hour] else { continue }
             for (seg, metrics) in buckets.enumerated() {
                 for (m, b) in metrics.enumerated() where b.stats.count > 0 {
                     try db.run("""
-                        INSERT INTO baseline_buckets(metric, segment, day, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(metric, segment, day) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
+                        INSERT INTO baseline_hour_buckets(metric, segment, hour, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(metric, segment, hour) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
                             min=excluded.min, max=excluded.max, sketch=excluded.sketch
-                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(day)] + bucketValues(b))
+                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(hour)] + bucketValues(b))
                 }
             }
         }
-        model.dirtyDays.removeAll()
+        model.dirtyHours.removeAll()
+        let savedDays = model.dirtySeasonDays.sorted()
+        model.dirtySeasonDays.removeAll()
         for snap in model.unsavedSnapshots {
             try writeSnapshot(id: snap.id, window: snap.window, computedAt: snap.computedAt.description, entries: snap.entries, to: db)
         }
         if let window = model.unsavedSnapshots.last?.window {
             // Snapshots older than the window are history nobody reads.
-            try db.run("DELETE FROM baseline_snapshots WHERE window_end_day < ?", [.int(window.lowerBound)])
-            try db.run("DELETE FROM baseline_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
+            try db.run("DELETE FROM baseline_snapshots WHERE window_end_hour < ?", [.int(window.lowerBound)])
+            try db.run("DELETE FROM baseline_hour_buckets WHERE hour < ?", [.int(window.lowerBound - 48)])
         }
         model.unsavedSnapshots.removeAll()
         try saveQuarantines(&model, to: db)
@@ -207,11 +240,11 @@ public enum BaselineStore {
         model.closedSeasonDays = nil
         model.seasonSnapshot = Array(repeating: Array(repeating: nil, count: model.seasonWidth), count: model.segments.count)
         let stats = try db.query("""
-            SELECT metric, segment, bin, n, mean, std, p95, p99, min, max, ready, days, snapshot_id, season_samples, \(robustSelect)
+            SELECT metric, segment, bin, n, mean, std, p95, p99, min, max, ready, span_hours, snapshot_id, season_samples, \(robustSelect)
             FROM baseline_season_stats
             """) { s in
             var st = MetricStats(n: s.int(3), mean: s.double(4), std: s.double(5), p95: s.double(6), p99: s.double(7), min: s.double(8),
-                                 max: s.double(9), snapshotID: s.int(12), ready: s.int(10) != 0, segment: s.text(1), days: Int(s.int(11)),
+                                 max: s.double(9), snapshotID: s.int(12), ready: s.int(10) != 0, segment: s.text(1), span: Int(s.int(11)),
                                  robust: robust(s, at: 14))
             st.season = Int(s.int(2))
             st.seasonSamples = s.int(13)
@@ -229,7 +262,7 @@ public enum BaselineStore {
         if model.seasonReset {
             try db.run("DELETE FROM baseline_season_buckets")
             try db.run("DELETE FROM baseline_season_stats")
-            try db.run("DELETE FROM baseline_quarantine_buckets WHERE bin >= 0")
+            try db.run("DELETE FROM baseline_quarantine_periods WHERE bin >= 0")
             model.seasonReset = false
         }
         let bins = season.bins
@@ -244,8 +277,8 @@ public enum BaselineStore {
                 }
             }
         }
-        if let window = model.snapshotWindow {
-            try db.run("DELETE FROM baseline_season_buckets WHERE day < ?", [.int(window.lowerBound - 2)])
+        if let startDay = model.seasonWindowStartDay {
+            try db.run("DELETE FROM baseline_season_buckets WHERE day < ?", [.int(startDay - 2)])
         }
         if model.seasonSnapshotUnsaved {
             try db.run("DELETE FROM baseline_season_stats")
@@ -253,11 +286,11 @@ public enum BaselineStore {
                 for (flat, st) in row.enumerated() {
                     guard let st else { continue }
                     try db.run("""
-                        INSERT INTO baseline_season_stats(metric, segment, bin, n, mean, std, p95, p99, min, max, ready, days, snapshot_id,
+                        INSERT INTO baseline_season_stats(metric, segment, bin, n, mean, std, p95, p99, min, max, ready, span_hours, snapshot_id,
                             season_samples, \(robustSelect)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, [.text(model.metrics[model.seasonalMetrics[flat / bins]].name), .text(model.segments[seg]), .int(Int64(flat % bins)),
                               .int(st.n), .double(st.mean), .double(st.std), .double(st.p95), .double(st.p99), .double(st.min), .double(st.max),
-                              .int(st.ready ? 1 : 0), .int(Int64(st.days)), .int(st.snapshotID), .int(st.seasonSamples)] + robustValues(st.robust))
+                              .int(st.ready ? 1 : 0), .int(Int64(st.span)), .int(st.snapshotID), .int(st.seasonSamples)] + robustValues(st.robust))
                 }
             }
             model.seasonSnapshotUnsaved = false
@@ -277,21 +310,21 @@ public enum BaselineStore {
             guard let s = model.segment(named: segment) else { continue }
             model.quarantines[s] = q
         }
-        let rows = try db.query("SELECT segment, day, metric, bin, \(bucketColumns) FROM baseline_quarantine_buckets") { s in
+        let rows = try db.query("SELECT segment, period, metric, bin, \(bucketColumns) FROM baseline_quarantine_periods") { s in
             (s.text(0), s.int(1), s.text(2), Int(s.int(3)),
              try bucket(s, at: 4, "quarantine bucket \(s.text(2))/\(s.text(0))/\(s.int(1))", in: db))
         }
         let bins = model.seasonBins
-        for (segment, day, metric, bin, bucket) in rows {
+        for (segment, period, metric, bin, bucket) in rows {
             guard let m = index[metric], let s = model.segmentIndex[segment], model.quarantines[s] != nil else { continue }
             if bin < 0 {
-                var buckets = model.quarantines[s]!.days[day] ?? model.emptyBuckets
+                var buckets = model.quarantines[s]!.hours[period] ?? model.emptyBuckets
                 buckets[m] = bucket
-                model.quarantines[s]!.days[day] = buckets
+                model.quarantines[s]!.hours[period] = buckets
             } else if let p = model.seasonPosition[m], bin < bins, !model.seasonReset {
-                var buckets = model.quarantines[s]!.seasonDays[day] ?? model.emptySeason
+                var buckets = model.quarantines[s]!.seasonDays[period] ?? model.emptySeason
                 buckets[p * bins + bin] = bucket
-                model.quarantines[s]!.seasonDays[day] = buckets
+                model.quarantines[s]!.seasonDays[period] = buckets
             }
         }
     }
@@ -303,42 +336,48 @@ public enum BaselineStore {
             let name = model.segments[s]
             guard let q = model.quarantines[s] else {
                 try db.run("DELETE FROM baseline_quarantine WHERE segment = ?", [.text(name)])
-                try db.run("DELETE FROM baseline_quarantine_buckets WHERE segment = ?", [.text(name)])
+                try db.run("DELETE FROM baseline_quarantine_periods WHERE segment = ?", [.text(name)])
                 continue
             }
             func list(_ set: Set<String>) -> SQLValue { .text(JSONValue.array(set.sorted().map { .string($0) }).serialized()) }
             try db.run("INSERT OR REPLACE INTO baseline_quarantine(segment, start, last, events, seen, users, sessions) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        [.text(name), .int(q.start), .int(q.last), .int(q.events), .int(q.seen), list(q.users), list(q.sessions)])
         }
-        for d in model.dirtyQuarantineDays.sorted(by: { ($0.segment, $0.day) < ($1.segment, $1.day) }) {
+        func put(_ b: DailyBucket, segment name: String, period: Int64, metric m: Int, bin: Int) throws {
+            try db.run("INSERT OR REPLACE INTO baseline_quarantine_periods(segment, period, metric, bin, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       [.text(name), .int(period), .text(model.metrics[m].name), .int(Int64(bin))] + bucketValues(b))
+        }
+        for d in model.dirtyQuarantineHours.sorted(by: { ($0.segment, $0.period) < ($1.segment, $1.period) }) {
             let name = model.segments[d.segment]
-            guard let buckets = model.quarantines[d.segment]?.days[d.day] else {
-                try db.run("DELETE FROM baseline_quarantine_buckets WHERE segment = ? AND day = ?", [.text(name), .int(d.day)])
+            guard let buckets = model.quarantines[d.segment]?.hours[d.period] else {
+                try db.run("DELETE FROM baseline_quarantine_periods WHERE segment = ? AND period = ? AND bin < 0", [.text(name), .int(d.period)])
                 continue
             }
-            func put(_ b: DailyBucket, metric m: Int, bin: Int) throws {
-                try db.run("INSERT OR REPLACE INTO baseline_quarantine_buckets(segment, day, metric, bin, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [.text(name), .int(d.day), .text(model.metrics[m].name), .int(Int64(bin))] + bucketValues(b))
+            for (m, b) in buckets.enumerated() where b.stats.count > 0 { try put(b, segment: name, period: d.period, metric: m, bin: -1) }
+        }
+        for d in model.dirtyQuarantineSeasonDays.sorted(by: { ($0.segment, $0.period) < ($1.segment, $1.period) }) {
+            let name = model.segments[d.segment]
+            guard let season = model.settings.seasonality, let row = model.quarantines[d.segment]?.seasonDays[d.period] else {
+                try db.run("DELETE FROM baseline_quarantine_periods WHERE segment = ? AND period = ? AND bin >= 0", [.text(name), .int(d.period)])
+                continue
             }
-            for (m, b) in buckets.enumerated() where b.stats.count > 0 { try put(b, metric: m, bin: -1) }
-            if let season = model.settings.seasonality, let row = model.quarantines[d.segment]?.seasonDays[d.day] {
-                for (flat, b) in row.enumerated() where b.stats.count > 0 {
-                    try put(b, metric: model.seasonalMetrics[flat / season.bins], bin: flat % season.bins)
-                }
+            for (flat, b) in row.enumerated() where b.stats.count > 0 {
+                try put(b, segment: name, period: d.period, metric: model.seasonalMetrics[flat / season.bins], bin: flat % season.bins)
             }
         }
         model.dirtyQuarantines.removeAll()
-        model.dirtyQuarantineDays.removeAll()
+        model.dirtyQuarantineHours.removeAll()
+        model.dirtyQuarantineSeasonDays.removeAll()
     }
 
     static func writeSnapshot(id: Int64, window: ClosedRange<Int64>, computedAt: String, entries: [SnapshotEntry], to db: Database) throws {
-        try db.run("INSERT OR REPLACE INTO baseline_snapshots(id, window_start_day, window_end_day, computed_at_stream) VALUES (?, ?, ?, ?)",
+        try db.run("INSERT OR REPLACE INTO baseline_snapshots(id, window_start_hour, window_end_hour, computed_at_stream) VALUES (?, ?, ?, ?)",
                    [.int(id), .int(window.lowerBound), .int(window.upperBound), .text(computedAt)])
         for e in entries {
             let st = e.stats
-            try db.run("INSERT OR REPLACE INTO baseline_stats(snapshot_id, metric, segment, n, mean, std, p95, p99, min, max, ready, days, \(robustSelect)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try db.run("INSERT OR REPLACE INTO baseline_stats(snapshot_id, metric, segment, n, mean, std, p95, p99, min, max, ready, span_hours, \(robustSelect)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [.int(id), .text(e.metric), .text(e.segment), .int(st.n), .double(st.mean), .double(st.std),
-                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0), .int(Int64(st.days))]
+                        .double(st.p95), .double(st.p99), .double(st.min), .double(st.max), .int(st.ready ? 1 : 0), .int(Int64(st.span))]
                         + robustValues(st.robust))
         }
     }

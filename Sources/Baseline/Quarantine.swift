@@ -14,15 +14,15 @@ import IWDetectCore
 ///   refused: its values are dropped (the odd outlier, or a campaign drowned in ordinary traffic);
 /// - one that has lasted `persist` (first to latest event) and comes from at least `min_users`
 ///   users and `min_sessions` sessions is admitted: a metric whose quarantined median is more than
-///   `move_threshold` robust standard deviations from the baseline's restarts at the day the
+///   `move_threshold` robust standard deviations from the baseline's restarts at the hour the
 ///   quarantine opened (the old normal no longer holds); every metric's quarantined values are
-///   added to their days; a `baseline_shift_accepted` alert names what moved;
+///   added to their hours; a `baseline_shift_accepted` alert names what moved;
 /// - one that is narrow (a campaign by a few accounts) stays, and its events keep alerting and
-///   never train. Its days older than the window are dropped, so it is bounded.
-/// A day of a segment's quarantine, for saving what changed.
-struct QuarantineDay: Hashable, Sendable {
+///   never train. Its hours older than the window are dropped, so it is bounded.
+/// An hour (or, for seasonal buckets, a day) of a segment's quarantine, for saving what changed.
+struct QuarantinePeriod: Hashable, Sendable {
     var segment: Int
-    var day: Int64
+    var period: Int64
 }
 
 struct Quarantine: Sendable, Equatable {
@@ -34,8 +34,8 @@ struct Quarantine: Sendable, Equatable {
     /// Distinct users and sessions, kept only up to the admission thresholds.
     var users: Set<String> = []
     var sessions: Set<String> = []
-    /// Quarantined values by day, then metric; and by day, then seasonal position and bin.
-    var days: [Int64: [DailyBucket]] = [:]
+    /// Quarantined values by hour, then metric; and by day, then seasonal position and bin.
+    var hours: [Int64: [DailyBucket]] = [:]
     var seasonDays: [Int64: [DailyBucket]] = [:]
 
     var share: Double { seen > 0 ? Double(events) / Double(seen) : 0 }
@@ -55,7 +55,8 @@ extension BaselineModel {
         q.seen += 1
         q.last = Swift.max(q.last, t)
         q.start = Swift.min(q.start, t)
-        var buckets = q.days[event.time.day] ?? emptyBuckets
+        let hour = event.time.hour, day = event.time.day
+        var buckets = q.hours[hour] ?? emptyBuckets
         var outside = false
         for m in 0..<metrics.count {
             guard let x = metrics[m].read(event.values[slots[m]]) else { skipped[m] += 1; continue }
@@ -72,17 +73,18 @@ extension BaselineModel {
             if q.users.count < limits.minUsers, case .string(let u) = event.values[FieldTable.userID] { q.users.insert(u) }
             if q.sessions.count < limits.minSessions, case .string(let v) = event.values[FieldTable.sessionID] { q.sessions.insert(v) }
         }
-        q.days[event.time.day] = buckets
+        q.hours[hour] = buckets
+        dirtyQuarantineHours.insert(QuarantinePeriod(segment: s, period: hour))
         if let season = settings.seasonality, !seasonalMetrics.isEmpty {
             let bin = season.bin(event.time)
-            var row = q.seasonDays[event.time.day] ?? emptySeason
+            var row = q.seasonDays[day] ?? emptySeason
             for (p, m) in seasonalMetrics.enumerated() {
                 if let x = metrics[m].read(event.values[slots[m]]) { row[p * season.bins + bin].add(x) }
             }
-            q.seasonDays[event.time.day] = row
+            q.seasonDays[day] = row
+            dirtyQuarantineSeasonDays.insert(QuarantinePeriod(segment: s, period: day))
         }
         quarantines[s] = q
-        dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: event.time.day))
         quarantineCounts.events += 1
         return false
     }
@@ -96,7 +98,8 @@ extension BaselineModel {
         // merges depend on their order; segment indexes differ between a run and a restart.
         for s in quarantines.keys.sorted(by: { segments[$0] < segments[$1] }) {
             let q = quarantines[s]!
-            for day in q.days.keys { dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: day)) }
+            for hour in q.hours.keys { dirtyQuarantineHours.insert(QuarantinePeriod(segment: s, period: hour)) }
+            for day in q.seasonDays.keys { dirtyQuarantineSeasonDays.insert(QuarantinePeriod(segment: s, period: day)) }
             if q.share < limits.minShare {
                 quarantines[s] = nil
                 dirtyQuarantines.insert(s)
@@ -105,11 +108,14 @@ extension BaselineModel {
             }
             guard q.last - q.start >= limits.persist.micros, q.users.count >= limits.minUsers, q.sessions.count >= limits.minSessions else {
                 // Narrow or young: it stays, bounded by the window.
-                let oldest = clock.day - settings.windowDays - 2
-                for day in q.days.keys where day < oldest {
-                    quarantines[s]!.days[day] = nil
+                let oldest = clock.hour - settings.windowHours - 48
+                for hour in q.hours.keys where hour < oldest {
+                    quarantines[s]!.hours[hour] = nil
+                    dirtyQuarantineHours.insert(QuarantinePeriod(segment: s, period: hour))
+                }
+                for day in q.seasonDays.keys where day < clock.day - settings.windowDays - 2 {
                     quarantines[s]!.seasonDays[day] = nil
-                    dirtyQuarantineDays.insert(QuarantineDay(segment: s, day: day))
+                    dirtyQuarantineSeasonDays.insert(QuarantinePeriod(segment: s, period: day))
                 }
                 continue
             }
@@ -122,9 +128,9 @@ extension BaselineModel {
 
     /// Folds an admitted quarantine into the buckets, restarting the metrics that moved.
     mutating func admit(_ q: Quarantine, segment s: Int, at clock: EventTime) {
-        let startDay = EventTime(micros: q.start).day
+        let startHour = EventTime(micros: q.start).hour, startDay = EventTime(micros: q.start).day
         var merged = emptyBuckets
-        for day in q.days.keys.sorted() { for m in merged.indices { merged[m].merge(q.days[day]![m]) } }
+        for hour in q.hours.keys.sorted() { for m in merged.indices { merged[m].merge(q.hours[hour]![m]) } }
         var moved: [BaselineShift.Moved] = []
         for m in metrics.indices {
             guard let old = snapshot[s][m], old.ready, let median = merged[m].sketch.summary(quantiles: [])?.median else { continue }
@@ -133,40 +139,40 @@ extension BaselineModel {
             let distance = Swift.abs(new - old.robust.median)
             guard scale > 0 ? distance > settings.quarantine.moveThreshold * scale : distance > 0 else { continue }
             moved.append(.init(metric: metrics[m].name, oldMedian: old.robust.median, newMedian: new))
-            for day in days.keys where day < startDay {
-                guard s < days[day]!.count, days[day]![s][m].stats.count > 0 else { continue }
-                days[day]![s][m] = DailyBucket()
-                clearedBuckets.append((day, s, m))
+            for hour in hours.keys where hour < startHour {
+                guard s < hours[hour]!.count, hours[hour]![s][m].stats.count > 0 else { continue }
+                hours[hour]![s][m] = DailyBucket()
+                clearedBuckets.append((hour, s, m))
             }
             if let season = settings.seasonality, let p = seasonPosition[m] {
                 // The metric's seasons restart too (the save rewrites each dirty day's seasons).
                 for day in seasonDays.keys where day < startDay && s < seasonDays[day]!.count {
                     for b in 0..<season.bins { seasonDays[day]![s][p * season.bins + b] = DailyBucket() }
-                    dirtyDays.insert(day)
+                    dirtySeasonDays.insert(day)
                 }
-                closedSeasonDays = nil
             }
         }
-        BaselineModel.fold(q.days, into: &days, segment: s, empty: emptyBuckets)
+        BaselineModel.fold(q.hours, into: &hours, segment: s, empty: emptyBuckets)
         BaselineModel.fold(q.seasonDays, into: &seasonDays, segment: s, empty: emptySeason)
-        dirtyDays.formUnion(q.days.keys)
+        dirtyHours.formUnion(q.hours.keys)
+        dirtySeasonDays.formUnion(q.seasonDays.keys)
         closedSeasonDays = nil
-        closedDays = nil  // days before the clock's changed
+        folds = WindowFolds()  // hours already folded changed
         admitted.append(BaselineShift(segment: segments[s], moved: moved, since: EventTime(micros: q.start), admittedAt: clock,
                                       users: q.users.count, sessions: q.sessions.count, events: q.events, share: q.share))
     }
 
-    /// Merges quarantined rows (by day) into a store's segment `s` and, for a segment, into the
-    /// global baseline too.
+    /// Merges quarantined rows (by hour or day) into a store's segment `s` and, for a segment, into
+    /// the global baseline too.
     static func fold(_ rows: [Int64: [DailyBucket]], into store: inout [Int64: [[DailyBucket]]], segment s: Int, empty: [DailyBucket]) {
-        for (day, row) in rows {
-            var target = store[day] ?? []
+        for (period, row) in rows {
+            var target = store[period] ?? []
             while target.count <= s { target.append(empty) }
             for i in row.indices where row[i].stats.count > 0 {
                 target[s][i].merge(row[i])
                 if s != 0 { target[0][i].merge(row[i]) }
             }
-            store[day] = target
+            store[period] = target
         }
     }
 

@@ -16,9 +16,10 @@ public enum SnapshotFile {
             ("format", .string(format)),
             ("snapshot_id", .int(model.snapshotID)),
             ("window", .object([
-                ("start", window.map { .string(Timestamp.formatDay($0.lowerBound)) } ?? .null),
-                ("end", window.map { .string(Timestamp.formatDay($0.upperBound)) } ?? .null),
-                ("days", .int(model.settings.windowDays)),
+                ("start", window.map { .string(Timestamp.formatHour($0.lowerBound)) } ?? .null),
+                ("end", window.map { .string(Timestamp.formatHour($0.upperBound + 1)) } ?? .null),
+                ("hours", .int(model.settings.windowHours)),
+                ("samples", model.settings.windowSamples.map { .int($0) } ?? .null),
             ])),
             ("min_samples", .int(model.settings.minSamples)),
             ("segment_by", model.settings.segmentField.map { .string($0) } ?? .null),
@@ -43,7 +44,7 @@ public enum SnapshotFile {
 
     /// The file name for a snapshot: its window's last day, so files sort by time.
     public static func fileName(_ model: BaselineModel) -> String {
-        "snapshot-\(model.snapshotWindow.map { Timestamp.formatDay($0.upperBound) } ?? "empty")-\(model.snapshotID).json"
+        "snapshot-\(model.snapshotWindow.map { Timestamp.formatDay(BaselineModel.day(ofHour: $0.upperBound)) } ?? "empty")-\(model.snapshotID).json"
     }
 
     /// A problem in a snapshot file, naming the file and the entry.

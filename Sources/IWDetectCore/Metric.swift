@@ -67,8 +67,8 @@ public struct MetricStats: Sendable, Hashable {
     public var ready: Bool
     /// The segment these numbers describe (`""`: the global baseline).
     public var segment: String
-    /// Days of the window that had samples.
-    public var days: Int
+    /// Hours from the window's first hour with samples to its last, both included.
+    public var span: Int
     /// The other quantiles, the median and the MAD.
     public var robust: RobustStats
     /// For a seasonal metric, the event's season (hour of day or of week) these numbers are
@@ -79,10 +79,10 @@ public struct MetricStats: Sendable, Hashable {
     /// Without `robust`, the quantiles, median and MAD of a normal distribution with this mean and
     /// std stand in (``RobustStats/normal(mean:std:min:max:)``).
     public init(n: Int64, mean: Double, std: Double, p95: Double, p99: Double, min: Double, max: Double,
-                snapshotID: Int64, ready: Bool, segment: String = "", days: Int = 0, robust: RobustStats? = nil) {
+                snapshotID: Int64, ready: Bool, segment: String = "", span: Int = 0, robust: RobustStats? = nil) {
         self.n = n; self.mean = mean; self.std = std; self.p95 = p95; self.p99 = p99
         self.min = min; self.max = max; self.snapshotID = snapshotID; self.ready = ready; self.segment = segment
-        self.days = days
+        self.span = span
         if let robust {
             self.robust = robust
         } else {

@@ -101,6 +101,11 @@ public enum Timestamp {
         String(format(EventTime(micros: day * EventTime.microsPerDay)).prefix(10))
     }
 
+    /// Formats the start of an hour since the epoch as `YYYY-MM-DDTHH:00Z`.
+    public static func formatHour(_ hour: Int64) -> String {
+        String(format(EventTime(micros: hour * EventTime.microsPerHour)).prefix(13)) + ":00Z"
+    }
+
     static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28

@@ -72,7 +72,7 @@ extension EngineConfig {
         "retention": ["hot_days", "security_days", "alert_days", "reject_days", "index"],
         "serve": ["listen", "max_body_bytes", "journal", "journal_sync", "journal_keep", "journal_keep_bytes", "max_journal_records", "max_journal_bytes", "token", "token_env", "token_file",
                   "shutdown_timeout", "retry_after"],
-        "baseline": ["window_days", "min_samples", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine", "seasonality"],
+        "baseline": ["window", "window_days", "window_samples", "min_samples", "min_span", "min_days", "recompute_every", "exclude_alerting", "segment_by", "max_segments", "quarantine", "seasonality"],
         "quarantine": ["persist", "min_users", "min_sessions", "min_share", "move_threshold"],
         "seasonality": ["mode", "timezone", "metrics", "prior"],
         "metrics": ["name", "field", "kind"],
@@ -122,8 +122,17 @@ extension EngineConfig {
         }
         if let node = top["baseline"], let b = r.mapping(node, "baseline", keys: EngineConfig.keys["baseline"]!) {
             if let v = r.int(b, "window_days", "baseline.window_days", in: 1...365) { baseline.windowDays = v }
+            if let v = r.duration(b, "window", "baseline.window", in: .hours(1)...(.days(365))) {
+                if b["window_days"] != nil { r.error(b["window"], "conflict", "baseline.window and baseline.window_days both set: keep one (window_days: N is window: Nd)") }
+                baseline.window = v
+            }
+            if let v = r.int(b, "window_samples", "baseline.window_samples", in: 1...1_000_000_000) { baseline.windowSamples = v }
             if let v = r.int(b, "min_samples", "baseline.min_samples", in: 1...1_000_000_000) { baseline.minSamples = v }
-            if let v = r.int(b, "min_days", "baseline.min_days", in: 0...365) { baseline.minDays = Int(v) }
+            if let v = r.int(b, "min_days", "baseline.min_days", in: 0...365) { baseline.minSpan = .days(v) }
+            if let v = r.duration(b, "min_span", "baseline.min_span", in: .seconds(0)...(.days(365))) {
+                if b["min_days"] != nil { r.error(b["min_span"], "conflict", "baseline.min_span and baseline.min_days both set: keep one (min_days: N is min_span: Nd)") }
+                baseline.minSpan = v
+            }
             if let v = r.bool(b, "exclude_alerting", "baseline.exclude_alerting") { baseline.excludeAlerting = v }
             if let v = r.string(b, "segment_by", "baseline.segment_by", allowEmpty: true) { baseline.segmentField = v.isEmpty ? nil : v }
             if let v = r.int(b, "max_segments", "baseline.max_segments", in: 0...100_000) { baseline.maxSegments = Int(v) }
@@ -152,8 +161,9 @@ extension EngineConfig {
                     r.error(q["timezone"], "bad_value", "baseline.seasonality.timezone: '\(zone)' is not a time zone; use an IANA name such as UTC or Europe/Paris")
                 }
             }
-            if Int64(baseline.minDays) > baseline.windowDays, let node = b["min_days"] ?? b["window_days"] {
-                r.error(node, "out_of_range", "baseline.min_days (\(baseline.minDays)) cannot exceed baseline.window_days (\(baseline.windowDays)): the baseline would never be ready")
+            if baseline.minSpan.micros > baseline.windowHours * EventTime.microsPerHour,
+               let node = b["min_span"] ?? b["min_days"] ?? b["window"] ?? b["window_days"] {
+                r.error(node, "out_of_range", "baseline.min_span (\(baseline.minSpan)) cannot exceed the window (\(EventTime.Duration.hours(baseline.windowHours))): the baseline would never be ready")
             }
         }
         if let node = top["delivery"], let d = r.mapping(node, "delivery", keys: EngineConfig.keys["delivery"]!) {

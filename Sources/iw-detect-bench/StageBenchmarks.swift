@@ -91,12 +91,12 @@ struct StageBenchmarks {
                                                    ms, big.metrics.count, big.model.segments.count - 1, big.model.entries.first?.stats.n ?? 0))
     }
 
-    /// Recompute time as `window_days` grows: a full window of closed days (1,000 events per
+    /// Recompute time as the window grows: a full window of closed days (1,000 events per
     /// segment and day), then a day of hourly recomputes with 40 events per segment between them,
     /// as ingest does. The day's first recompute is also shown alone: it is the one that sees a
-    /// new set of closed days.
+    /// new set of whole days (and a new first day, whose right folds it tabulates).
     static func recomputeByWindow(rounds: Int) {
-        print("baseline recompute by window_days (10 metrics x 10 segments + global; median of \(rounds) rounds):")
+        print("baseline recompute by window (10 metrics x 10 segments + global; median of \(rounds) rounds):")
         for windowDays: Int64 in [7, 14, 28] {
             var perRecompute: [Double] = []
             var first: [Double] = []
@@ -116,7 +116,7 @@ struct StageBenchmarks {
                 perRecompute.append(Double(total) / 24 / 1e6)
                 rest.append((Double(total) / 1e6 - first.last!) / 23)
             }
-            print(label("  window_days \(windowDays)") + String(format: "%9.2f ms per recompute over a day of 24 (the day's first %.2f, the other 23 %.2f)",
+            print(label("  window \(windowDays)d") + String(format: "%9.2f ms per recompute over a day of 24 (the day's first %.2f, the other 23 %.2f)",
                                                                  median(perRecompute), median(first), median(rest)))
         }
     }

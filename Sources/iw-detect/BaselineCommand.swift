@@ -20,13 +20,14 @@ struct BaselineCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try common.engineConfig()
             let model = try BaselineMaintenance.load(config, from: try common.existingDatabase())
-            let window = model.snapshotWindow.map { "\(Timestamp.formatDay($0.lowerBound))..\(Timestamp.formatDay($0.upperBound))" } ?? "none"
+            let window = model.snapshotWindow.map { "\(Timestamp.formatHour($0.lowerBound))..\(Timestamp.formatHour($0.upperBound + 1))" } ?? "none"
             let rows = BaselineRows(model)
             if json {
                 for r in rows.rows { print(r.json(snapshotID: model.snapshotID, window: window).serialized()) }
                 return
             }
-            print("snapshot \(model.snapshotID), window \(window) (UTC days), ready at \(model.settings.minSamples) samples over \(model.settings.minDays) day(s)" +
+            let samples = model.settings.windowSamples.map { ", or its newest hours holding \($0) samples" } ?? ""
+            print("snapshot \(model.snapshotID), window \(window) (UTC)\(samples), ready at \(model.settings.minSamples) samples over a span of \(model.settings.minSpan)" +
                   (model.settings.segmentField.map { ", segments by \($0)" } ?? ""))
             print(pad("metric", 22) + pad("segment", 20) + pad("n", 9) + ["mean", "std", "median", "mad", "p95", "p99", "min", "max"].map { pad($0, 11) }.joined() + "ready")
             for r in rows.rows {

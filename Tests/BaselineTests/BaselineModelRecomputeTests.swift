@@ -3,29 +3,59 @@ import Foundation
 import IWDetectCore
 import Testing
 
-/// The recompute keeps the merge of the window's closed days; its snapshots must be those of a
-/// full merge of every day, to the bit.
+/// The recompute keeps folds between snapshots (``WindowFolds``); its snapshots must be those of
+/// the same fold tree computed from scratch, to the bit, and must cover exactly the window's hours.
 @Suite struct BaselineModelRecomputeTests {
-    /// The snapshot as the recompute computed it before it kept the closed days' merge: every day
-    /// of the window merged in `order` (ascending, as the recompute does), read after a recompute
-    /// at the same clock (which put the open day back among the days).
-    static func fullMerge(_ model: BaselineModel, at clock: EventTime, descending: Bool = false) -> [[MetricStats?]] {
-        let end = clock.day
-        let start = end - model.settings.windowDays + 1
-        var merged = Array(repeating: model.emptyBuckets, count: model.segments.count)
-        var daysWithData = Array(repeating: Array(repeating: 0, count: model.metrics.count), count: model.segments.count)
-        let order = model.days.keys.sorted()
-        for day in descending ? order.reversed() : order where day >= start && day <= end {
-            for (s, buckets) in model.days[day]!.enumerated() {
-                for m in 0..<model.metrics.count where buckets[m].stats.count > 0 {
-                    merged[s][m].merge(buckets[m])
-                    daysWithData[s][m] += 1
-                }
-            }
+    /// The snapshot as the fold tree gives it computed from nothing: the head (the hours from the
+    /// window's first to the end of its day, folded from the right), the whole days (each the left
+    /// fold of its hours, folded from the left) and the clock's day (from the left), merged in that
+    /// order; with `plain`, the window's hours simply folded from the left (or, with
+    /// `descending`, from the newest), which must give the same counts, extremes and quantiles.
+    static func reference(_ model: BaselineModel, at clock: EventTime, plain: Bool = false, descending: Bool = false) -> [[MetricStats?]] {
+        let e = clock.hour
+        let windowStart = e - model.settings.windowHours + 1
+        func hour(_ h: Int64, _ s: Int, _ m: Int) -> DailyBucket? {
+            guard let row = model.hours[h], s < row.count, row[s][m].stats.count > 0 else { return nil }
+            return row[s][m]
         }
-        return merged.enumerated().map { s, buckets in
-            buckets.enumerated().map { m, bucket in
-                BaselineModel.stats(bucket, id: model.snapshotID, settings: model.settings, segment: model.segments[s], days: daysWithData[s][m])
+        func leftFold(_ range: ClosedRange<Int64>, _ s: Int, _ m: Int) -> DailyBucket {
+            var r = DailyBucket()
+            for h in range { if let b = hour(h, s, m) { r.merge(b) } }
+            return r
+        }
+        func start(_ s: Int, _ m: Int) -> Int64 {
+            guard let samples = model.settings.windowSamples else { return windowStart }
+            var total: Int64 = 0
+            for h in stride(from: e, through: windowStart, by: -1) {
+                total += hour(h, s, m)?.stats.count ?? 0
+                if total >= samples { return h }
+            }
+            return windowStart
+        }
+        func floorDay(_ h: Int64) -> Int64 { h >= 0 ? h / 24 : (h + 1) / 24 - 1 }
+        return model.segments.indices.map { s in
+            model.metrics.indices.map { m in
+                let a = start(s, m)
+                var r = DailyBucket()
+                let (da, de) = (floorDay(a), floorDay(e))
+                if plain || da == de {
+                    for h in descending ? Array((a...e).reversed()) : Array(a...e) { if let b = hour(h, s, m) { r.merge(b) } }
+                } else {
+                    var middleStart = da
+                    if a != da * 24 {
+                        for h in stride(from: da * 24 + 23, through: a, by: -1) {
+                            if var b = hour(h, s, m) { b.merge(r); r = b }
+                        }
+                        middleStart = da + 1
+                    }
+                    var middle = DailyBucket()
+                    for d in middleStart..<de { middle.merge(leftFold(d * 24...(d * 24 + 23), s, m)) }
+                    r.merge(middle)
+                    r.merge(leftFold(de * 24...e, s, m))
+                }
+                let withData = (a...e).filter { hour($0, s, m) != nil }
+                guard let first = withData.first, let last = withData.last else { return nil }
+                return BaselineModel.stats(r, id: model.snapshotID, settings: model.settings, segment: model.segments[s], span: Int(last - first + 1))
             }
         }
     }
@@ -35,7 +65,15 @@ import Testing
         snapshot.map { $0.map { st in
             guard let st else { return [] }
             return [UInt64(st.n), st.mean.bitPattern, st.std.bitPattern, st.p95.bitPattern, st.p99.bitPattern,
-                    st.min.bitPattern, st.max.bitPattern, UInt64(st.days), st.ready ? 1 : 0]
+                    st.min.bitPattern, st.max.bitPattern, UInt64(st.span), st.ready ? 1 : 0]
+        } }
+    }
+
+    /// What does not depend on the order of merges: counts, extremes, quantiles (integer bins).
+    static func exact(_ snapshot: [[MetricStats?]]) -> [[[Double]]] {
+        snapshot.map { $0.map { st in
+            guard let st else { return [] }
+            return [Double(st.n), st.min, st.max, st.p95, st.p99, st.robust.median, Double(st.span)]
         } }
     }
 
@@ -52,28 +90,38 @@ import Testing
         return Event(time: EventTime(micros: micros), values: values, origin: .init(source: "t", line: 1))
     }
 
-    /// Days of recomputes every other hour, with late events into closed days of the window (and before
-    /// it), a segment that appears midway, some recomputes twice at the same clock and one at an
-    /// earlier clock: every snapshot equals the full merge's.
-    @Test(arguments: [1, 4, 9] as [Int64])
-    func everySnapshotIsTheFullMergesToTheBit(windowDays: Int64) {
+    static let windows: [(window: EventTime.Duration, samples: Int64?)] = [
+        (.hours(24), nil), (.hours(30), nil), (.days(4), nil), (.days(9), nil), (.days(4), 150), (.hours(30), 40),
+    ]
+
+    /// Days of recomputes every other hour, with late events into closed hours of the window (and
+    /// before it), a segment that appears midway, some recomputes twice at the same clock and one
+    /// at an earlier clock: every snapshot equals the tree computed from scratch, and covers the
+    /// window's hours exactly.
+    @Test(arguments: 0..<BaselineModelRecomputeTests.windows.count)
+    func everySnapshotIsTheTreeFromScratchToTheBit(case index: Int) {
+        let (window, samples) = BaselineModelRecomputeTests.windows[index]
         var fields = FieldTable()
         var settings = BaselineSettings()
-        settings.windowDays = windowDays
+        settings.window = window
+        settings.windowSamples = samples
         settings.minSamples = 20
+        let windowDays = settings.windowDays
         var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
-        var rng = SplitMix64(seed: UInt64(windowDays))
+        var rng = SplitMix64(seed: UInt64(index + 1))
         let hour: Int64 = 3_600_000_000
         let day: Int64 = 24 * hour
         var recomputes = 0
         func check(at clock: EventTime) {
             model.recompute(at: clock)
             recomputes += 1
-            let expected = BaselineModelRecomputeTests.fullMerge(model, at: clock)
+            let expected = BaselineModelRecomputeTests.reference(model, at: clock)
             let (got, want) = (BaselineModelRecomputeTests.bits(model.snapshot), BaselineModelRecomputeTests.bits(expected))
             let differing = zip(got.joined(), want.joined()).filter { $0 != $1 }.count
             #expect(got == want, "snapshot \(model.snapshotID) at \(clock): \(differing) of \(want.joined().count) entries differ")
             #expect(model.snapshot == expected)
+            #expect(BaselineModelRecomputeTests.exact(model.snapshot)
+                        == BaselineModelRecomputeTests.exact(BaselineModelRecomputeTests.reference(model, at: clock, plain: true)))
         }
         let days = windowDays + 4
         for d in 0..<days {
@@ -86,9 +134,9 @@ import Testing
                                   training: .train)
                 }
                 if d > 0, rng.unit() < 0.15 {
-                    // A late event: into a closed day of the window, or one before it.
-                    let late = d - 1 - Int64(rng.next() % UInt64(min(d, windowDays + 3)))
-                    model.observe(BaselineModelRecomputeTests.event(at: late * day + 7 * hour, segment: "a", rng: &rng, fields: fields),
+                    // A late event: into a closed hour of the window, or one before it.
+                    let late = now - hour * Int64(1 + rng.next() % UInt64(min(d * 24, (windowDays + 3) * 24)))
+                    model.observe(BaselineModelRecomputeTests.event(at: late, segment: "a", rng: &rng, fields: fields),
                                   training: .train)
                 }
                 guard h % 2 == 1 else { continue }
@@ -98,12 +146,10 @@ import Testing
             if d == windowDays + 2 { check(at: EventTime(micros: (d - 2) * day + 5 * hour)) }  // a clock from the past
         }
         #expect(recomputes > 12 * Int(days))
-        if windowDays > 1 {
-            let last = EventTime(micros: days * day - 1)
-            model.recompute(at: last)
-            #expect(BaselineModelRecomputeTests.bits(BaselineModelRecomputeTests.fullMerge(model, at: last, descending: true))
-                        != BaselineModelRecomputeTests.bits(model.snapshot),
-                    "the data is such that another order of merges gives other bits")
-        }
+        let last = EventTime(micros: days * day - 1)
+        model.recompute(at: last)
+        #expect(BaselineModelRecomputeTests.bits(BaselineModelRecomputeTests.reference(model, at: last, plain: true, descending: true))
+                    != BaselineModelRecomputeTests.bits(model.snapshot),
+                "the data is such that another order of merges gives other bits")
     }
 }

@@ -27,7 +27,7 @@ import Testing
         try c.apply(file: packageRoot + "/Tests/Fixtures/config/good.yaml")
         #expect(c.maxLineBytes == 65536 && c.batchLines == 5000 && c.evaluation.allowedLateness == .minutes(10))
         #expect(c.fields == ["tenant_id", "details.reason"] && c.stdout == true)
-        #expect(c.baseline.windowDays == 7 && c.baseline.minSamples == 50 && c.baseline.minDays == 2)
+        #expect(c.baseline.windowDays == 7 && c.baseline.minSamples == 50 && c.baseline.minSpan == .days(2))
         #expect(c.baseline.recomputeEvery == .minutes(30) && !c.baseline.excludeAlerting && c.baseline.maxSegments == 200)
         #expect(c.delivery.maxAttempts == 5 && c.delivery.baseBackoff == 0.5 && c.delivery.maxBackoff == 60)
         #expect(c.metrics.map(\.name).suffix(3) == ["anomaly_score", "match_count", "output_bytes"])
@@ -57,6 +57,10 @@ import Testing
         Bad(yaml: "baseline:\n  window_dayz: 3\n", code: "unknown_key", line: 2, column: 3, says: "did you mean 'window_days'"),
         Bad(yaml: "baseline:\n  min_samples: 0\n", code: "out_of_range", line: 2, column: 16, says: "between 1 and"),
         Bad(yaml: "baseline:\n  window_days: 3\n  min_days: 5\n", code: "out_of_range", line: 3, column: 13, says: "never be ready"),
+        Bad(yaml: "baseline:\n  window: 1d\n  min_span: 25h\n", code: "out_of_range", line: 3, column: 13, says: "never be ready"),
+        Bad(yaml: "baseline:\n  window: 30m\n", code: "out_of_range", line: 2, column: 11, says: "between 1h and"),
+        Bad(yaml: "baseline:\n  window_days: 3\n  window: 2d\n", code: "conflict", line: 3, column: 11, says: "keep one"),
+        Bad(yaml: "baseline:\n  window_samples: 0\n", code: "out_of_range", line: 2, column: 19, says: "between 1 and"),
         Bad(yaml: "baseline:\n  recompute_every: 0s\n", code: "out_of_range", line: 2, column: 20, says: "between 1m and"),
         Bad(yaml: "baseline: 14d\n", code: "bad_type", line: 1, column: 11, says: "must be a mapping"),
         Bad(yaml: "delivery: {max_attempts: 0}\n", code: "out_of_range", line: 1, column: 26, says: "between 1 and 1000"),

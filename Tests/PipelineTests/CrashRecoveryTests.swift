@@ -48,8 +48,8 @@ import Testing
 
         #expect(canonical(try storedAlerts(dir.file("ref.db"))) == canonical(try storedAlerts(crashDB)))
         // No event counted twice: the baselines agree to the last bit.
-        let a = try Database(path: dir.file("ref.db")).query("SELECT metric, day, count, mean, m2 FROM baseline_buckets ORDER BY metric, day") { "\($0.text(0)) \($0.int(1)) \($0.int(2)) \($0.double(3)) \($0.double(4))" }
-        let b = try Database(path: crashDB).query("SELECT metric, day, count, mean, m2 FROM baseline_buckets ORDER BY metric, day") { "\($0.text(0)) \($0.int(1)) \($0.int(2)) \($0.double(3)) \($0.double(4))" }
+        let a = try Database(path: dir.file("ref.db")).query("SELECT metric, hour, count, mean, m2 FROM baseline_hour_buckets ORDER BY metric, hour") { "\($0.text(0)) \($0.int(1)) \($0.int(2)) \($0.double(3)) \($0.double(4))" }
+        let b = try Database(path: crashDB).query("SELECT metric, hour, count, mean, m2 FROM baseline_hour_buckets ORDER BY metric, hour") { "\($0.text(0)) \($0.int(1)) \($0.int(2)) \($0.double(3)) \($0.double(4))" }
         #expect(a == b)
         // The dashboard's rollups, the forensic index and the security log: the same as one pass.
         func rows(_ path: String, _ sql: String) throws -> [String] {

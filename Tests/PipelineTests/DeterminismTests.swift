@@ -36,8 +36,8 @@ import Testing
         // The scheduled recomputes happened at the same stream times: identical snapshots, to the bit.
         let snapshots = { (path: String) throws -> [String] in
             try Database(path: path).query(
-                "SELECT s.id, s.window_start_day, s.window_end_day, s.computed_at_stream, t.metric, t.segment, t.n, t.mean, t.std, "
-                    + "t.p95, t.p99, t.min, t.max, t.ready, t.days, t.p01, t.p05, t.p10, t.p25, t.median, t.p75, t.p90, t.p999, t.mad, t.mean_abs_dev FROM baseline_snapshots s JOIN baseline_stats t ON t.snapshot_id = s.id "
+                "SELECT s.id, s.window_start_hour, s.window_end_hour, s.computed_at_stream, t.metric, t.segment, t.n, t.mean, t.std, "
+                    + "t.p95, t.p99, t.min, t.max, t.ready, t.span_hours, t.p01, t.p05, t.p10, t.p25, t.median, t.p75, t.p90, t.p999, t.mad, t.mean_abs_dev FROM baseline_snapshots s JOIN baseline_stats t ON t.snapshot_id = s.id "
                     + "ORDER BY s.id, t.metric, t.segment"
             ) { r in (0..<25).map { r.isNull(Int32($0)) ? "null" : r.text(Int32($0)) }.joined(separator: " ") }
         }

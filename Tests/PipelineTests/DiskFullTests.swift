@@ -85,7 +85,7 @@ import Testing
         let summary = try #require(jsonLines(resumed.stderr).last)
         #expect(summary["lines_read"] as? Int == 40_000 - Int(stoppedAt) + 1)
         #expect(canonical(try storedAlerts(dir.file("ref.db"))) == canonical(try storedAlerts(db)), "no alert lost or raised twice")
-        let buckets = "SELECT metric, segment, day, count, mean, m2 FROM baseline_buckets ORDER BY metric, segment, day"
+        let buckets = "SELECT metric, segment, hour, count, mean, m2 FROM baseline_hour_buckets ORDER BY metric, segment, hour"
         let row = { (s: Statement) in "\(s.text(0)) \(s.text(1)) \(s.int(2)) \(s.int(3)) \(s.double(4)) \(s.double(5))" }
         #expect(try Database(path: dir.file("ref.db")).query(buckets, [], row) == Database(path: db).query(buckets, [], row),
                 "no event counted twice by the baseline")

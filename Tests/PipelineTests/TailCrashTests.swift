@@ -86,7 +86,7 @@ import Testing
         let got = try Database(path: db).query(alerts, [], alertRow)
         #expect(want.count > 500, "the rules fired: \(want.count) alerts")
         #expect(got == want, "\(kills) kills: same alerts, count and order (\(got.count) vs \(want.count))")
-        let buckets = "SELECT metric, segment, day, count, mean, m2, min, max FROM baseline_buckets ORDER BY metric, segment, day"
+        let buckets = "SELECT metric, segment, hour, count, mean, m2, min, max FROM baseline_hour_buckets ORDER BY metric, segment, hour"
         let bucketRow = { (s: Statement) in "\(s.text(0)) \(s.text(1)) \(s.int(2)) \(s.int(3)) \(s.double(4)) \(s.double(5)) \(s.double(6)) \(s.double(7))" }
         #expect(try Database(path: db).query(buckets, [], bucketRow) == Database(path: reference).query(buckets, [], bucketRow),
                 "identical baselines: no event counted twice or lost")

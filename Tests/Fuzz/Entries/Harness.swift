@@ -24,12 +24,11 @@ let fuzzPackageRoot: String = {
 }()
 
 /// The baseline settings the harness runs with: the defaults, except that a snapshot becomes
-/// ready after 2 samples on one day and is recomputed every minute of stream time, so a short
+/// ready after 2 samples and is recomputed every minute of stream time, so a short
 /// input reaches the z-score, `baseline.*` and seed paths; and at most 4 segments.
 let fuzzBaselineSettings: BaselineSettings = {
     var s = BaselineSettings()
     s.minSamples = 2
-    s.minDays = 0
     s.recomputeEvery = .minutes(1)
     s.maxSegments = 4
     return s
