@@ -142,8 +142,25 @@ public struct DDSketch: Sendable, Hashable {
             total += n
         }
 
+        /// Adds another store's counts: the key range grows to cover both (the first and last
+        /// bins of a store are never empty, so this is what adding each bin in turn would give),
+        /// then the counts are added in one pass.
         mutating func merge(_ other: Bins) {
-            for (i, c) in other.counts.enumerated() where c > 0 { add(other.offset + i, c) }
+            guard !other.counts.isEmpty else { return }
+            guard !counts.isEmpty else { self = other; return }
+            if other.offset < offset {
+                counts.insert(contentsOf: repeatElement(0, count: offset - other.offset), at: 0)
+                offset = other.offset
+            }
+            let end = other.offset + other.counts.count
+            if end > offset + counts.count { counts.append(contentsOf: repeatElement(0, count: end - offset - counts.count)) }
+            let shift = other.offset - offset
+            counts.withUnsafeMutableBufferPointer { dst in
+                other.counts.withUnsafeBufferPointer { src in
+                    for i in 0..<src.count { dst[shift + i] += src[i] }
+                }
+            }
+            total += other.total
         }
     }
 }
