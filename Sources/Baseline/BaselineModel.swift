@@ -108,8 +108,8 @@ public struct BaselineModel: BaselineLookup, Sendable {
     /// Events whose segment was not tracked because ``BaselineSettings/maxSegments`` was reached.
     public internal(set) var segmentOverflow: Int64 = 0
 
-    /// Buckets by hour since the epoch, then segment, then metric.
-    var hours: [Int64: [[DailyBucket]]] = [:]
+    /// Closed hours' buckets, packed, by hour since the epoch, then segment, then metric.
+    var hours: [Int64: [[PackedBucket]]] = [:]
     var dirtyHours: Set<Int64> = []
     /// The hour most events go to, kept out of `hours` while open (see ``open(_:)``).
     var openHour: Int64?
@@ -188,6 +188,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
     var emptySeason: [DailyBucket] { Array(repeating: DailyBucket(), count: seasonWidth) }
 
     var emptyBuckets: [DailyBucket] { Array(repeating: DailyBucket(), count: metrics.count) }
+    var emptyPacked: [PackedBucket] { Array(repeating: PackedBucket(), count: metrics.count) }
 
     /// The index of a segment name, adding it while under the cap.
     mutating func segment(named name: String) -> Int? {
@@ -244,18 +245,22 @@ public struct BaselineModel: BaselineLookup, Sendable {
         }
     }
 
-    /// Makes `hour` the open hour: its buckets move out of the dictionary, so the per-event path
-    /// does no hashing. The previous open hour goes back, and what the recompute kept of `hour`
-    /// is dropped (it is about to change).
+    /// Makes `hour` the open hour: its buckets move out of the dictionary, unpacked, so the
+    /// per-event path does no hashing. The previous open hour goes back, packed, and what the
+    /// recompute kept of `hour` is dropped (it is about to change).
     mutating func open(_ hour: Int64) {
-        if let h = openHour {
-            hours[h] = openBuckets
-            openBuckets = []
-        }
+        closeOpenHour()
         folds.invalidate(hour: hour)
-        openBuckets = hours.removeValue(forKey: hour) ?? [emptyBuckets]
+        openBuckets = hours.removeValue(forKey: hour).map { $0.map { $0.map(\.unpacked) } } ?? [emptyBuckets]
         openHour = hour
         dirtyHours.insert(hour)
+    }
+
+    mutating func closeOpenHour() {
+        guard let h = openHour else { return }
+        hours[h] = openBuckets.map { $0.map(PackedBucket.init) }
+        openBuckets = []
+        openHour = nil
     }
 
     /// Makes `day` the open day of the seasonal buckets, as ``open(_:)`` does for the hours.
@@ -272,11 +277,7 @@ public struct BaselineModel: BaselineLookup, Sendable {
 
     /// Puts the open hour's (and seasonal day's) buckets back (before anything reads `hours`).
     mutating func closeOpen() {
-        if let h = openHour {
-            hours[h] = openBuckets
-            openBuckets = []
-            openHour = nil
-        }
+        closeOpenHour()
         if let d = openSeasonDay {
             seasonDays[d] = openSeason
             openSeason = []

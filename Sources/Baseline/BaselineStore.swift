@@ -116,6 +116,18 @@ public enum BaselineStore {
         return DailyBucket(stats: stats, sketch: sketch)
     }
 
+    /// A bucket as ``bucket(_:at:_:in:)`` reads it, packed (its sketch already is, unless an
+    /// earlier version wrote it dense).
+    static func packedBucket(_ s: Statement, at offset: Int32, _ what: @autoclosure () -> String, in db: Database) throws -> PackedBucket {
+        let stats = RunningStats(count: s.int(offset), mean: s.double(offset + 1), m2: s.double(offset + 2), min: s.double(offset + 3), max: s.double(offset + 4))
+        let blob = s.blob(offset + 5)
+        if blob.starts(with: DDSketch.packedTag), let packed = PackedBucket(stats: stats, packedSketch: blob) { return packed }
+        guard !blob.starts(with: DDSketch.packedTag), let sketch = DDSketch(serialized: blob) else {
+            throw DatabaseError(code: 0, message: "\(db.path): \(what()) has a corrupt sketch")
+        }
+        return PackedBucket(DailyBucket(stats: stats, sketch: sketch))
+    }
+
     /// The columns of ``RobustStats``, in its order.
     static let robustColumns = ["p01", "p05", "p10", "p25", "median", "p75", "p90", "p999", "mad", "mean_abs_dev"]
     static var robustSelect: String { robustColumns.joined(separator: ", ") }
@@ -136,12 +148,12 @@ public enum BaselineStore {
     public static func load(_ model: inout BaselineModel, from db: Database) throws {
         let index = Dictionary(uniqueKeysWithValues: model.metrics.enumerated().map { ($1.name, $0) })
         let rows = try db.query("SELECT metric, segment, hour, \(bucketColumns) FROM baseline_hour_buckets ORDER BY segment, hour") { s in
-            (s.text(0), s.text(1), s.int(2), try bucket(s, at: 3, "baseline bucket \(s.text(0))/\(s.text(1))/hour \(s.int(2))", in: db))
+            (s.text(0), s.text(1), s.int(2), try packedBucket(s, at: 3, "baseline bucket \(s.text(0))/\(s.text(1))/hour \(s.int(2))", in: db))
         }
         for (metric, segment, hour, bucket) in rows {
             guard let m = index[metric], let seg = model.segment(named: segment) else { continue }
             var buckets = model.hours[hour] ?? []
-            while buckets.count <= seg { buckets.append(model.emptyBuckets) }
+            while buckets.count <= seg { buckets.append(model.emptyPacked) }
             buckets[seg][m] = bucket
             model.hours[hour] = buckets
         }
@@ -192,7 +204,8 @@ public enum BaselineStore {
                         INSERT INTO baseline_hour_buckets(metric, segment, hour, \(bucketColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                         ON CONFLICT(metric, segment, hour) DO UPDATE SET count=excluded.count, mean=excluded.mean, m2=excluded.m2,
                             min=excluded.min, max=excluded.max, sketch=excluded.sketch
-                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(hour)] + bucketValues(b))
+                        """, [.text(model.metrics[m].name), .text(model.segments[seg]), .int(hour), .int(b.stats.count), .double(b.stats.mean),
+                              .double(b.stats.m2), .double(b.stats.min), .double(b.stats.max), .blob(b.sketch)])
                 }
             }
         }

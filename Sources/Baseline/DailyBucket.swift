@@ -1,4 +1,4 @@
-/// The mergeable statistics of one metric over one UTC day of event time.
+/// The mergeable statistics of one metric over a span of event time (an hour; a day for seasons).
 public struct DailyBucket: Sendable, Hashable {
     public var stats = RunningStats()
     public var sketch = DDSketch()
@@ -19,5 +19,40 @@ public struct DailyBucket: Sendable, Hashable {
     public mutating func merge(_ other: DailyBucket) {
         stats.merge(other.stats)
         sketch.merge(other.sketch)
+    }
+}
+
+/// A bucket at rest (a closed hour): its running statistics and its sketch packed
+/// (``DDSketch/packed()``), a tenth of the dense sketch's size for an hour's samples. Merged into
+/// a dense bucket without being unpacked.
+public struct PackedBucket: Sendable, Hashable {
+    public var stats = RunningStats()
+    public var sketch: [UInt8] = []
+
+    public init() {}
+
+    public init(_ bucket: DailyBucket) {
+        stats = bucket.stats
+        sketch = bucket.stats.count > 0 ? bucket.sketch.packed() : []
+    }
+
+    /// Nil for a malformed sketch.
+    public init?(stats: RunningStats, packedSketch: [UInt8]) {
+        guard stats.count == 0 || DDSketch(packed: packedSketch) != nil else { return nil }
+        self.stats = stats
+        sketch = stats.count > 0 ? packedSketch : []
+    }
+
+    public var unpacked: DailyBucket {
+        guard stats.count > 0 else { return DailyBucket() }
+        return DailyBucket(stats: stats, sketch: DDSketch(packed: sketch)!)
+    }
+}
+
+extension DailyBucket {
+    public mutating func merge(_ other: PackedBucket) {
+        guard other.stats.count > 0 else { return }
+        stats.merge(other.stats)
+        sketch.merge(packed: other.sketch)
     }
 }

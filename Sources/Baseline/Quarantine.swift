@@ -141,7 +141,7 @@ extension BaselineModel {
             moved.append(.init(metric: metrics[m].name, oldMedian: old.robust.median, newMedian: new))
             for hour in hours.keys where hour < startHour {
                 guard s < hours[hour]!.count, hours[hour]![s][m].stats.count > 0 else { continue }
-                hours[hour]![s][m] = DailyBucket()
+                hours[hour]![s][m] = PackedBucket()
                 clearedBuckets.append((hour, s, m))
             }
             if let season = settings.seasonality, let p = seasonPosition[m] {
@@ -152,18 +152,36 @@ extension BaselineModel {
                 }
             }
         }
-        BaselineModel.fold(q.hours, into: &hours, segment: s, empty: emptyBuckets)
+        BaselineModel.fold(q.hours, into: &hours, segment: s, empty: emptyPacked)
         BaselineModel.fold(q.seasonDays, into: &seasonDays, segment: s, empty: emptySeason)
         dirtyHours.formUnion(q.hours.keys)
         dirtySeasonDays.formUnion(q.seasonDays.keys)
         closedSeasonDays = nil
-        folds = WindowFolds()  // hours already folded changed
+        folds.admitted(hours: q.hours.keys, restarted: moved.compactMap { m in metrics.firstIndex { $0.name == m.metric } },
+                       segment: s, before: startHour)
         admitted.append(BaselineShift(segment: segments[s], moved: moved, since: EventTime(micros: q.start), admittedAt: clock,
                                       users: q.users.count, sessions: q.sessions.count, events: q.events, share: q.share))
     }
 
-    /// Merges quarantined rows (by hour or day) into a store's segment `s` and, for a segment, into
-    /// the global baseline too.
+    /// Merges quarantined rows (by hour) into the packed hours' segment `s` and, for a segment,
+    /// into the global baseline too.
+    static func fold(_ rows: [Int64: [DailyBucket]], into store: inout [Int64: [[PackedBucket]]], segment s: Int, empty: [PackedBucket]) {
+        for (period, row) in rows {
+            var target = store[period] ?? []
+            while target.count <= s { target.append(empty) }
+            for i in row.indices where row[i].stats.count > 0 {
+                for t in s == 0 ? [0] : [s, 0] {
+                    var b = target[t][i].unpacked
+                    b.merge(row[i])
+                    target[t][i] = PackedBucket(b)
+                }
+            }
+            store[period] = target
+        }
+    }
+
+    /// Merges quarantined rows (by day) into a store's segment `s` and, for a segment, into the
+    /// global baseline too.
     static func fold(_ rows: [Int64: [DailyBucket]], into store: inout [Int64: [[DailyBucket]]], segment s: Int, empty: [DailyBucket]) {
         for (period, row) in rows {
             var target = store[period] ?? []

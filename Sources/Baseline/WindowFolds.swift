@@ -45,8 +45,34 @@ struct WindowFolds: Sendable {
     mutating func invalidate(hour: Int64) {
         let day = BaselineModel.day(ofHour: hour)
         if let t = tail, t.day == day, hour <= t.through { tail = nil }
-        if !days.isEmpty { days[day] = nil }
-        if !heads.isEmpty { heads[day] = nil }
+        if days.isEmpty && heads.isEmpty && day > middleLast { return }
+        invalidate(day: day)
+    }
+
+    /// Keeps what an admission leaves valid: the quarantined values went into `hours` (of
+    /// segment `s` and the global baseline), and the `restarted` metrics of segment `s` lost every
+    /// hour before `before`. A day holding a changed hour is dropped; a restarted metric's folds
+    /// of the days before are now empty; the head tables and the tail are built again.
+    mutating func admitted<H: Sequence<Int64>>(hours changed: H, restarted: [Int], segment s: Int, before: Int64) {
+        var changedDays = Set(changed.map { BaselineModel.day(ofHour: $0) })
+        changedDays.insert(BaselineModel.day(ofHour: before))
+        for day in changedDays { invalidate(day: day) }
+        heads = [:]
+        tail = nil
+        guard !restarted.isEmpty else { return }
+        let beforeDay = BaselineModel.day(ofHour: before)  // dropped above
+        for (day, fold) in days where day < beforeDay && s < fold.count {
+            var f = fold
+            for m in restarted { f[s][m] = DailyBucket() }
+            days[day] = f
+        }
+        for m in restarted where s < middles.count { middles[s][m] = nil }
+    }
+
+    /// Drops a day's fold and every middle that holds it.
+    mutating func invalidate(day: Int64) {
+        days[day] = nil
+        heads[day] = nil
         guard day <= middleLast else { return }
         for s in middles.indices {
             for m in middles[s].indices where middles[s][m]?.days.contains(day) == true { middles[s][m] = nil }
@@ -63,9 +89,9 @@ struct WindowFolds: Sendable {
 extension BaselineModel {
     /// The cell's bucket for an hour, if it has samples.
     @inline(__always)
-    func bucket(hour: Int64, segment s: Int, metric m: Int) -> DailyBucket? {
+    public func bucket(hour: Int64, segment s: Int, metric m: Int) -> DailyBucket? {
         guard let row = hours[hour], s < row.count, row[s][m].stats.count > 0 else { return nil }
-        return row[s][m]
+        return row[s][m].unpacked
     }
 
     @inline(__always)

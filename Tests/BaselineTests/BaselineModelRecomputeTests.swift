@@ -14,10 +14,7 @@ import Testing
     static func reference(_ model: BaselineModel, at clock: EventTime, plain: Bool = false, descending: Bool = false) -> [[MetricStats?]] {
         let e = clock.hour
         let windowStart = e - model.settings.windowHours + 1
-        func hour(_ h: Int64, _ s: Int, _ m: Int) -> DailyBucket? {
-            guard let row = model.hours[h], s < row.count, row[s][m].stats.count > 0 else { return nil }
-            return row[s][m]
-        }
+        func hour(_ h: Int64, _ s: Int, _ m: Int) -> DailyBucket? { model.bucket(hour: h, segment: s, metric: m) }
         func leftFold(_ range: ClosedRange<Int64>, _ s: Int, _ m: Int) -> DailyBucket {
             var r = DailyBucket()
             for h in range { if let b = hour(h, s, m) { r.merge(b) } }
@@ -91,7 +88,7 @@ import Testing
     }
 
     static let windows: [(window: EventTime.Duration, samples: Int64?)] = [
-        (.hours(24), nil), (.hours(30), nil), (.days(4), nil), (.days(9), nil), (.days(4), 150), (.hours(30), 40),
+        (.hours(24), nil), (.hours(30), nil), (.days(4), nil), (.days(7), nil), (.days(4), 150), (.hours(30), 40),
     ]
 
     /// Days of recomputes every other hour, with late events into closed hours of the window (and
@@ -151,5 +148,38 @@ import Testing
         #expect(BaselineModelRecomputeTests.bits(BaselineModelRecomputeTests.reference(model, at: last, plain: true, descending: true))
                     != BaselineModelRecomputeTests.bits(model.snapshot),
                 "the data is such that another order of merges gives other bits")
+    }
+
+    /// An admission folds quarantined values into some hours and empties a shifted metric's older
+    /// ones: the folds it leaves are still those of the tree from scratch, before and after.
+    @Test func anAdmissionKeepsOnlyTheFoldsItLeavesValid() {
+        var fields = FieldTable()
+        var settings = BaselineSettings()
+        settings.window = .days(4)
+        settings.minSamples = 20
+        settings.quarantine.persist = .hours(6)
+        settings.quarantine.minUsers = 3
+        settings.quarantine.minSessions = 3
+        settings.quarantine.minShare = 0.05
+        var model = BaselineModel(settings: settings, metrics: MetricDefinition.defaults, fields: &fields)
+        var rng = SplitMix64(seed: 77)
+        let hour: Int64 = 3_600_000_000
+        var shifts: [BaselineShift] = []
+        for h in Int64(0)..<(8 * 24) {
+            for k in Int64(0)..<10 {
+                var e = BaselineModelRecomputeTests.event(at: h * hour + k * 300_000_000, segment: k % 2 == 0 ? "a" : "b", rng: &rng, fields: fields)
+                e.values[FieldTable.userID] = .string("u\(k)")
+                e.values[FieldTable.sessionID] = .string("s\(k)")
+                // From day 5, segment a's outputs triple: quarantined until admitted.
+                let shifted = h >= 5 * 24 && k % 2 == 0 && shifts.isEmpty
+                if shifted, let slot = fields.existingSlot(for: "output_tokens"), case .number(let x) = e.values[slot] { e.values[slot] = .number(3 * x) }
+                model.observe(e, training: shifted ? .quarantine : .train)
+            }
+            model.recompute(at: EventTime(micros: h * hour + 59 * 60_000_000))
+            shifts += model.takeShifts()
+            #expect(BaselineModelRecomputeTests.bits(model.snapshot) == BaselineModelRecomputeTests.bits(BaselineModelRecomputeTests.reference(model, at: EventTime(micros: h * hour + 59 * 60_000_000))),
+                    "hour \(h)")
+        }
+        #expect(shifts.count == 1 && shifts.first?.moved.map(\.metric) == ["output_tokens"], "\(shifts)")
     }
 }

@@ -195,7 +195,7 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         try BaselineStore.load(&model, from: db)
         let m = MetricDefinition.defaults.firstIndex { $0.name == "output_tokens" }!
         #expect(model.hours.keys.sorted() == [day * 24])
-        #expect(model.hours[day * 24]?[0][m] == bucket)
+        #expect(model.bucket(hour: day * 24, segment: 0, metric: m) == bucket)
         #expect(model.snapshotID == 7 && model.snapshotWindow == (day - 13) * 24...(day * 24 + 23))
         #expect(model.snapshot[0][m]?.span == 72 && model.snapshot[0][m]?.n == 3)
         #expect(model.quarantines[0]?.hours.keys.sorted() == [day * 24])

@@ -1,4 +1,4 @@
-import Baseline
+@testable import Baseline
 import Foundation
 import IWDetectCore
 import Testing
@@ -115,4 +115,56 @@ extension SplitMix64 {
         #expect(back == s)
         #expect(DDSketch(serialized: [1, 2, 3]) == nil)
     }
+
+    /// The packed form: the same sketch back, merged without unpacking into the same bins as the
+    /// dense merge, an order of magnitude smaller for an hour's samples, and the dense form of
+    /// earlier versions still read.
+    @Test func thePackedFormRoundTripsAndMergesAsTheDenseOne() {
+        var rng = SplitMix64(seed: 9)
+        var hour = DDSketch(), day = DDSketch()
+        for _ in 0..<400 { hour.add(80 * exp(5 * rng.unit())) }
+        for x in [-7.5, -0.3, 0, 2e-10] { hour.add(x) }
+        for _ in 0..<5_000 { day.add(20 * exp(3 * rng.unit())) }
+        let packed = hour.packed()
+        #expect(DDSketch(packed: packed) == hour)
+        #expect(DDSketch(serialized: packed) == hour)
+        var dense = day, fromPacked = day
+        dense.merge(hour)
+        let merged = fromPacked.merge(packed: packed)
+        #expect(merged)
+        #expect(fromPacked == dense)
+        var empty = DDSketch()
+        let intoEmpty = empty.merge(packed: packed)
+        #expect(intoEmpty && empty == hour)
+        #expect(packed.count * 5 < DDSketch.denseSize(hour), "\(packed.count) bytes against \(DDSketch.denseSize(hour)) dense")
+        // The dense form of earlier versions.
+        #expect(DDSketch(serialized: DDSketch.dense(hour)) == hour)
+        // Malformed or foreign: refused, and a merge changes nothing.
+        var untouched = day
+        for bad in [Array(packed.dropLast()), packed + [0], Array(packed.prefix(12)), DDSketch(alpha: 0.01).packed()] {
+            let took = untouched.merge(packed: bad)
+            #expect(!took)
+        }
+        #expect(untouched == day)
+        #expect(DDSketch(packed: Array(packed.dropLast(3))) == nil)
+    }
+}
+
+extension DDSketch {
+    /// The dense form earlier versions wrote: alpha, the zero count, then per store its offset,
+    /// length and every bin, as little-endian Int64s.
+    static func dense(_ s: DDSketch) -> [UInt8] {
+        var out: [UInt8] = []
+        func put(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        put(Int64(bitPattern: s.alpha.bitPattern))
+        put(s.zeroCount)
+        for bins in [s.positive, s.negative] {
+            put(Int64(bins.offset))
+            put(Int64(bins.counts.count))
+            for c in bins.counts { put(c) }
+        }
+        return out
+    }
+
+    static func denseSize(_ s: DDSketch) -> Int { dense(s).count }
 }
