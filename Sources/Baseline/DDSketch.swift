@@ -1,3 +1,5 @@
+import IWDetectCore
+
 /// A mergeable quantile sketch with a relative-error guarantee (DDSketch, Masson et al. 2019).
 ///
 /// Values are mapped to logarithmic bins `ceil(log_gamma |x|)` with `gamma = (1+alpha)/(1-alpha)`;
@@ -8,7 +10,8 @@
 /// positive and negative values have their own dense bin arrays and values with magnitude below
 /// ``DDSketch/minIndexable`` count as zero. Merging adds bin counts, so it is exact and
 /// order-independent. Memory: one Int64 per bin between the smallest and largest magnitude, about
-/// 1,200 bins for the 1e-9…1e12 range at alpha = 1 %.
+/// 1,200 bins for the 1e-9…1e12 range at alpha = 1 %; at rest (``packed()``) only the non-empty
+/// bins, a few bytes each.
 public struct DDSketch: Sendable, Hashable {
     public let alpha: Double
     private let logGamma: Double
@@ -135,7 +138,7 @@ public struct DDSketch: Sendable, Hashable {
             guard nonEmpty > 0 else { continue }
             let first = bins.counts.firstIndex { $0 != 0 }!, last = bins.counts.lastIndex { $0 != 0 }!
             let k = Int64(bins.offset + first)
-            DDSketch.putVarint(UInt64(bitPattern: (k << 1) ^ (k >> 63)), &out)
+            DDSketch.putVarint(Varint.zigzag(k), &out)
             DDSketch.putVarint(UInt64(last - first), &out)
             var previous = first
             for i in first...last where bins.counts[i] != 0 {
@@ -176,7 +179,7 @@ public struct DDSketch: Sendable, Hashable {
                 guard let n = check.next(), n <= 10_000_000 else { return false }
                 guard n > 0 else { continue }
                 guard let k = check.next(), let span = check.next(), span < 10_000_000 else { return false }
-                let first = Int64(bitPattern: k >> 1) ^ -Int64(bitPattern: k & 1)
+                let first = Varint.unzigzag(k)
                 guard first > -1 << 40, first < 1 << 40 else { return false }
                 var at: UInt64 = 0
                 for i in 0..<n {
@@ -192,7 +195,7 @@ public struct DDSketch: Sendable, Hashable {
                 let n = reader.next()!
                 guard n > 0 else { continue }
                 let k = reader.next()!, span = Int(reader.next()!)
-                let first = Int(Int64(bitPattern: k >> 1) ^ -Int64(bitPattern: k & 1))
+                let first = Int(Varint.unzigzag(k))
                 if store == 0 {
                     positive.merge(from: &reader, count: Int(n), first: first, span: span)
                 } else {
@@ -203,32 +206,15 @@ public struct DDSketch: Sendable, Hashable {
         }
     }
 
-    static func putVarint(_ value: UInt64, _ out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
+    @inline(__always)
+    static func putVarint(_ value: UInt64, _ out: inout [UInt8]) { Varint.append(value, to: &out) }
 
     struct VarintReader {
         let bytes: UnsafeBufferPointer<UInt8>
         var position: Int
 
         @inline(__always)
-        mutating func next() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while position < bytes.count, shift < 64 {
-                let b = bytes[position]
-                position += 1
-                value |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return value }
-                shift += 7
-            }
-            return nil
-        }
+        mutating func next() -> UInt64? { Varint.read(bytes, at: &position) }
     }
 
     /// Dense counts for consecutive keys starting at `offset`.

@@ -330,17 +330,9 @@ public struct ForensicIndex {
 
     // MARK: - Encoding
 
-    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
-    static func unzigzag(_ u: UInt64) -> Int64 { Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
-
-    static func varint(_ v: UInt64, into out: inout [UInt8]) {
-        var v = v
-        while v >= 0x80 {
-            out.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
+    static func zigzag(_ v: Int64) -> UInt64 { Varint.zigzag(v) }
+    static func unzigzag(_ u: UInt64) -> Int64 { Varint.unzigzag(u) }
+    static func varint(_ v: UInt64, into out: inout [UInt8]) { Varint.append(v, to: &out) }
 
     @inline(__always)
     static func tag(_ t: UInt32, into out: inout [UInt8]) {
@@ -364,18 +356,7 @@ public struct ForensicIndex {
         var i = 0
         var atEnd: Bool { i >= bytes.count }
 
-        mutating func varint() -> UInt64? {
-            var v: UInt64 = 0, shift: UInt64 = 0
-            while i < bytes.count {
-                let b = bytes[i]
-                i += 1
-                v |= UInt64(b & 0x7F) << shift
-                if b < 0x80 { return v }
-                shift += 7
-                if shift > 63 { return nil }
-            }
-            return nil
-        }
+        mutating func varint() -> UInt64? { Varint.read(bytes, at: &i) }
         mutating func signed() -> Int64? { varint().map(ForensicIndex.unzigzag) }
         mutating func tag() -> UInt32? {
             guard i + 3 <= bytes.count else { return nil }
