@@ -1,7 +1,7 @@
 /// Count, mean, M2 (sum of squared deviations), min and max of a stream of numbers.
 ///
 /// Values are added with Welford's update and summaries are merged with Chan et al.'s parallel
-/// formula, so daily buckets can be combined in any grouping with the same result up to rounding.
+/// formula, so hourly buckets can be combined in any grouping with the same result up to rounding.
 public struct RunningStats: Sendable, Hashable {
     public var count: Int64 = 0
     public var mean: Double = 0

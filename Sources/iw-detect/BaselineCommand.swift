@@ -126,7 +126,7 @@ struct BaselineCommand: AsyncParsableCommand {
 
     struct Recompute: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute the snapshot now from the stored daily buckets (for cron or a systemd timer).",
+            abstract: "Recompute the snapshot now from the stored hourly buckets (for cron or a systemd timer).",
             discussion: "A running ingest holds the database and recomputes on its own schedule (baseline.recompute_every of stream time); recompute then exits 1 unless --wait."
         )
         @OptionGroup var common: CommonOptions
