@@ -333,11 +333,17 @@ public struct BaselineModel: BaselineLookup, Sendable {
         if let season = settings.seasonality, !seasonalMetrics.isEmpty {
             recomputeSeasons(season, closed: startDay..<max(startDay, endDay), end: endDay)
         }
-        // Keep two days of margin for late events before dropping a bucket.
-        for hour in hours.keys where hour < start - 48 { hours[hour] = nil }
+        // Keep two whole days of margin for late events before dropping a bucket; hours and
+        // their day folds go together, so no fold outlives an hour it was made from.
+        let keep = BaselineModel.firstKeptHour(windowStart: start)
+        for hour in hours.keys where hour < keep { hours[hour] = nil }
         for day in seasonDays.keys where day < startDay - 2 { seasonDays[day] = nil }
-        folds.drop(before: BaselineModel.day(ofHour: start) - 2)
+        folds.drop(before: BaselineModel.day(ofHour: keep))
     }
+
+    /// The oldest hour kept for a window starting at `start`: the first of the day two days
+    /// before the window's first day.
+    static func firstKeptHour(windowStart start: Int64) -> Int64 { (day(ofHour: start) - 2) * 24 }
 
     /// The UTC day of an hour since the epoch (rounding down, before 1970 too).
     @inline(__always)

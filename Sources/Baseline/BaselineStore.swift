@@ -110,7 +110,7 @@ public enum BaselineStore {
     /// The bucket in the ``bucketColumns`` of `s` from `offset`; `what` names it when its sketch is corrupt.
     static func bucket(_ s: Statement, at offset: Int32, _ what: @autoclosure () -> String, in db: Database) throws -> DailyBucket {
         let stats = RunningStats(count: s.int(offset), mean: s.double(offset + 1), m2: s.double(offset + 2), min: s.double(offset + 3), max: s.double(offset + 4))
-        guard let sketch = DDSketch(serialized: s.blob(offset + 5)) else {
+        guard let sketch = DDSketch(serialized: s.blob(offset + 5)), DailyBucket.fits(stats, sketch) else {
             throw DatabaseError(code: 0, message: "\(db.path): \(what()) has a corrupt sketch")
         }
         return DailyBucket(stats: stats, sketch: sketch)
@@ -121,11 +121,12 @@ public enum BaselineStore {
     static func packedBucket(_ s: Statement, at offset: Int32, _ what: @autoclosure () -> String, in db: Database) throws -> PackedBucket {
         let stats = RunningStats(count: s.int(offset), mean: s.double(offset + 1), m2: s.double(offset + 2), min: s.double(offset + 3), max: s.double(offset + 4))
         let blob = s.blob(offset + 5)
-        if blob.starts(with: DDSketch.packedTag), let packed = PackedBucket(stats: stats, packedSketch: blob) { return packed }
-        guard !blob.starts(with: DDSketch.packedTag), let sketch = DDSketch(serialized: blob) else {
+        // A dense row of an earlier version is checked as it is read, then packed.
+        let packed = blob.starts(with: DDSketch.packedTag) ? blob : DDSketch(serialized: blob).map { $0.packed() }
+        guard let packed, let bucket = PackedBucket(stats: stats, packedSketch: packed) else {
             throw DatabaseError(code: 0, message: "\(db.path): \(what()) has a corrupt sketch")
         }
-        return PackedBucket(DailyBucket(stats: stats, sketch: sketch))
+        return bucket
     }
 
     /// The columns of ``RobustStats``, in its order.
@@ -218,7 +219,7 @@ public enum BaselineStore {
         if let window = model.unsavedSnapshots.last?.window {
             // Snapshots older than the window are history nobody reads.
             try db.run("DELETE FROM baseline_snapshots WHERE window_end_hour < ?", [.int(window.lowerBound)])
-            try db.run("DELETE FROM baseline_hour_buckets WHERE hour < ?", [.int(window.lowerBound - 48)])
+            try db.run("DELETE FROM baseline_hour_buckets WHERE hour < ?", [.int(BaselineModel.firstKeptHour(windowStart: window.lowerBound))])
         }
         model.unsavedSnapshots.removeAll()
         try saveQuarantines(&model, to: db)

@@ -22,7 +22,14 @@ public struct DDSketch: Sendable, Hashable {
     /// Magnitudes below this are counted as zero.
     public static let minIndexable = 1e-9
 
-    public init(alpha: Double = 0.004) {
+    /// The alpha of every sketch the baseline keeps (buckets of different alphas cannot merge).
+    public static let defaultAlpha = 0.004
+
+    /// The most samples a sketch read from bytes may hold (a trillion; far beyond an hour's, yet
+    /// small enough that no sum of a window's buckets can overflow).
+    public static let maxStoredCount: Int64 = 1 << 40
+
+    public init(alpha: Double = DDSketch.defaultAlpha) {
         self.alpha = alpha
         let gamma = (1 + alpha) / (1 - alpha)
         self.logGamma = _log(gamma)
@@ -101,15 +108,24 @@ public struct DDSketch: Sendable, Hashable {
             pos += 8
             return Int64(littleEndian: v)
         }
-        guard let a = get(), let z = get() else { return nil }
-        self.init(alpha: Double(bitPattern: UInt64(bitPattern: a)))
+        guard let a = get(), let z = get(), z >= 0, z <= DDSketch.maxStoredCount else { return nil }
+        let alpha = Double(bitPattern: UInt64(bitPattern: a))
+        guard alpha > 0, alpha < 1 else { return nil }
+        self.init(alpha: alpha)
         zeroCount = z
+        var total = z
         var stores: [Bins] = []
         for _ in 0..<2 {
-            guard let off = get(), let n = get(), n >= 0, n < 1_000_000 else { return nil }
+            // Keys bounded as the packed decoder bounds them.
+            guard let off = get(), let n = get(), n >= 0, n < 1 << 21, off > -(1 << 20), off + n <= 1 << 20 else { return nil }
             var b = Bins()
             b.offset = Int(off)
-            for _ in 0..<n { guard let c = get() else { return nil }; b.counts.append(c); b.total += c }
+            for _ in 0..<n {
+                guard let c = get(), c >= 0, c <= DDSketch.maxStoredCount - total else { return nil }
+                b.counts.append(c)
+                b.total += c
+                total += c
+            }
             stores.append(b)
         }
         positive = stores[0]
@@ -174,7 +190,9 @@ public struct DDSketch: Sendable, Hashable {
             guard Double(bitPattern: bits) == alpha else { return false }
             // Checked in full before anything changes.
             var check = reader
-            guard let z = check.next(), z <= UInt64(Int64.max) else { return false }
+            let most = UInt64(DDSketch.maxStoredCount)
+            guard let z = check.next(), z <= most else { return false }
+            var total = z
             for _ in 0..<2 {
                 guard let n = check.next(), n <= 10_000_000 else { return false }
                 guard n > 0 else { continue }
@@ -185,9 +203,9 @@ public struct DDSketch: Sendable, Hashable {
                 guard first > -(1 << 20), first + Int64(span) < 1 << 20 else { return false }
                 var at: UInt64 = 0
                 for i in 0..<n {
-                    guard let d = check.next(), let c = check.next(), c > 0, c <= UInt64(Int64.max) >> 8, i == 0 ? d == 0 : d > 0 else { return false }
+                    guard let d = check.next(), let c = check.next(), c > 0, c <= most - total, i == 0 ? d == 0 : d > 0, d <= span - at else { return false }
                     at += d
-                    guard at <= span else { return false }
+                    total += c
                 }
                 guard at == span else { return false }
             }

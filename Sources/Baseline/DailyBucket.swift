@@ -16,6 +16,12 @@ public struct DailyBucket: Sendable, Hashable {
         sketch.add(x)
     }
 
+    /// Whether a sketch read back belongs with `stats` in a bucket of the baseline: the
+    /// baseline's alpha and the same count.
+    public static func fits(_ stats: RunningStats, _ sketch: DDSketch) -> Bool {
+        stats.count >= 0 && stats.count <= DDSketch.maxStoredCount && sketch.alpha == DDSketch.defaultAlpha && sketch.count == stats.count
+    }
+
     public mutating func merge(_ other: DailyBucket) {
         stats.merge(other.stats)
         sketch.merge(other.sketch)
@@ -36,9 +42,13 @@ public struct PackedBucket: Sendable, Hashable {
         sketch = bucket.stats.count > 0 ? bucket.sketch.packed() : []
     }
 
-    /// Nil for a malformed sketch.
+    /// Nil for a malformed sketch, or one that does not belong to `stats` (another alpha than
+    /// the baseline's, another count).
     public init?(stats: RunningStats, packedSketch: [UInt8]) {
-        guard stats.count == 0 || DDSketch(packed: packedSketch) != nil else { return nil }
+        guard stats.count >= 0, stats.count <= DDSketch.maxStoredCount else { return nil }
+        if stats.count > 0 {
+            guard let sketch = DDSketch(packed: packedSketch), DailyBucket.fits(stats, sketch) else { return nil }
+        }
         self.stats = stats
         sketch = stats.count > 0 ? packedSketch : []
     }

@@ -98,11 +98,15 @@ extension BaselineModel {
         // merges depend on their order; segment indexes differ between a run and a restart.
         for s in quarantines.keys.sorted(by: { segments[$0] < segments[$1] }) {
             let q = quarantines[s]!
-            for hour in q.hours.keys { dirtyQuarantineHours.insert(QuarantinePeriod(segment: s, period: hour)) }
-            for day in q.seasonDays.keys { dirtyQuarantineSeasonDays.insert(QuarantinePeriod(segment: s, period: day)) }
-            if q.share < limits.minShare {
+            // A closed quarantine's rows go (a new one may open in the segment before the save).
+            func close() {
                 quarantines[s] = nil
                 dirtyQuarantines.insert(s)
+                for hour in q.hours.keys { dirtyQuarantineHours.insert(QuarantinePeriod(segment: s, period: hour)) }
+                for day in q.seasonDays.keys { dirtyQuarantineSeasonDays.insert(QuarantinePeriod(segment: s, period: day)) }
+            }
+            if q.share < limits.minShare {
+                close()
                 quarantineCounts.refused += 1
                 continue
             }
@@ -120,8 +124,7 @@ extension BaselineModel {
                 continue
             }
             admit(q, segment: s, at: clock)
-            quarantines[s] = nil
-            dirtyQuarantines.insert(s)
+            close()
             quarantineCounts.admitted += 1
         }
     }

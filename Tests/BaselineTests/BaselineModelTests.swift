@@ -208,4 +208,32 @@ func outputEvent(_ seconds: Int64, output: Double?, model: String? = nil, fields
         model.recompute(at: EventTime(micros: (day + 14) * EventTime.microsPerDay))
         #expect(model.snapshot[0][m] == nil)
     }
+
+    /// A corrupt hour, season or quarantine row stops the load with an error naming it, where
+    /// it would have trapped (a negative count packed) or merged nothing (another alpha).
+    @Test func aCorruptBucketRowIsAnErrorNamingIt() throws {
+        var good = DailyBucket()
+        for x in [100.0, 200, 300] { good.add(x) }
+        var otherAlpha = DailyBucket(stats: good.stats, sketch: DDSketch(alpha: 0.01))
+        for x in [100.0, 200, 300] { otherAlpha.sketch.add(x) }
+        var negative = good
+        negative.sketch.positive.counts[negative.sketch.positive.counts.count - 1] = -1
+        let rows: [(String, [UInt8])] = [("another alpha, dense", DDSketch.dense(otherAlpha.sketch)), ("another alpha, packed", otherAlpha.sketch.packed()),
+                                         ("a negative count, dense", DDSketch.dense(negative.sketch)), ("garbage", [9, 9, 9])]
+        for (what, sketch) in rows {
+            let path = NSTemporaryDirectory() + "iw-detect-corrupt-\(UUID().uuidString).db"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let db = try Database(path: path)
+            try Migrator.migrate(db, BaselineStore.migrations)
+            let s = good.stats
+            try db.run("INSERT INTO baseline_hour_buckets(metric, segment, hour, count, mean, m2, min, max, sketch) VALUES ('output_tokens', '', 480000, ?, ?, ?, ?, ?, ?)",
+                       [.int(s.count), .double(s.mean), .double(s.m2), .double(s.min), .double(s.max), .blob(sketch)])
+            var fields = FieldTable()
+            var model = BaselineModel(settings: BaselineSettings(), metrics: MetricDefinition.defaults, fields: &fields)
+            #expect(throws: DatabaseError.self, "\(what)") { try BaselineStore.load(&model, from: db) }
+            do { try BaselineStore.load(&model, from: db) } catch {
+                #expect("\(error)".contains("baseline bucket output_tokens//hour 480000 has a corrupt sketch"), "\(what): \(error)")
+            }
+        }
+    }
 }

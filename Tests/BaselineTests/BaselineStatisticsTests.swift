@@ -148,6 +148,64 @@ extension SplitMix64 {
         #expect(untouched == day)
         #expect(DDSketch(packed: Array(packed.dropLast(3))) == nil)
     }
+
+    /// Bytes no sketch wrote (a corrupt database row) are refused without trapping: a bin distance
+    /// that would overflow the key walk, counts whose sum would overflow, a dense row with a
+    /// negative count, an impossible alpha or a key range no magnitude has.
+    @Test func hostileBytesAreRefusedNotTrappedOn() {
+        func packed(zero: UInt64 = 0, bins: [(UInt64, UInt64)], span: UInt64) -> [UInt8] {
+            var out = DDSketch.packedTag
+            withUnsafeBytes(of: DDSketch.defaultAlpha.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+            Varint.append(zero, to: &out)
+            Varint.append(UInt64(bins.count), to: &out)
+            Varint.append(Varint.zigzag(100), to: &out)
+            Varint.append(span, to: &out)
+            for (d, c) in bins { Varint.append(d, to: &out); Varint.append(c, to: &out) }
+            Varint.append(0, to: &out)
+            return out
+        }
+        #expect(DDSketch(packed: packed(bins: [(0, 1), (1, 1), (5, 1)], span: 6)) != nil, "the well-formed control")
+        #expect(DDSketch(packed: packed(bins: [(0, 1), (1, 1), (UInt64.max, 1)], span: 6)) == nil)
+        let big = UInt64(Int64.max >> 8)
+        #expect(DDSketch(packed: packed(bins: (0..<300).map { ($0 == 0 ? 0 : 1, big) }, span: 299)) == nil)
+        #expect(DDSketch(packed: packed(zero: UInt64(Int64.max), bins: [(0, 1)], span: 0)) == nil)
+        var into = DDSketch()
+        into.add(3)
+        let before = into
+        let took = into.merge(packed: packed(bins: (0..<300).map { ($0 == 0 ? 0 : 1, big) }, span: 299))
+        #expect(!took && into == before)
+
+        var s = DDSketch()
+        for x in [1.0, 2, 3] { s.add(x) }
+        var negative = s
+        negative.positive.counts[0] = -1
+        #expect(DDSketch(serialized: DDSketch.dense(negative)) == nil)
+        for alpha in [Double.nan, 2, 0, -0.5] {
+            var bytes = DDSketch.dense(s)
+            withUnsafeBytes(of: alpha.bitPattern.littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+            #expect(DDSketch(serialized: bytes) == nil, "alpha \(alpha)")
+        }
+        var far = s
+        far.positive.offset = 1 << 40
+        #expect(DDSketch(serialized: DDSketch.dense(far)) == nil)
+    }
+
+    /// A bucket read back must be one the baseline can merge: its alpha, and as many samples in
+    /// the sketch as in the statistics.
+    @Test func aBucketReadBackMustBelongToTheBaseline() {
+        var b = DailyBucket()
+        for x in [1.0, 2, 3] { b.add(x) }
+        #expect(PackedBucket(stats: b.stats, packedSketch: b.sketch.packed()) != nil)
+        var other = DDSketch(alpha: 0.01)
+        for x in [1.0, 2, 3] { other.add(x) }
+        #expect(PackedBucket(stats: b.stats, packedSketch: other.packed()) == nil, "another alpha")
+        var fewer = DDSketch()
+        fewer.add(1)
+        #expect(PackedBucket(stats: b.stats, packedSketch: fewer.packed()) == nil, "another count")
+        var negative = b.stats
+        negative.count = -3
+        #expect(PackedBucket(stats: negative, packedSketch: []) == nil)
+    }
 }
 
 extension DDSketch {
